@@ -1,0 +1,47 @@
+//! From parsed arguments to library calls: the only place where clap types,
+//! library configs and real sockets meet. Each command's glue is a function.
+
+mod info;
+mod udp;
+
+use crate::cli::{Cli, Command};
+use netlab::exit::stdout_error;
+use std::io::{self, Write};
+
+/// Runs the chosen command.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::UdpServer(args) => udp::server(args),
+        Command::UdpClient(args) => udp::client(args),
+        Command::Resolve(args) => info::resolve(args),
+        Command::Byteorder(args) => info::byteorder(args),
+    }
+}
+
+/// Stdout for data: each write is flushed (interactive use), and a reader that
+/// went away (`| head`) ends the program quietly instead of failing it.
+pub struct Out {
+    inner: io::StdoutLock<'static>,
+}
+
+impl Out {
+    pub fn new() -> Self {
+        Out {
+            inner: io::stdout().lock(),
+        }
+    }
+
+    /// Writes `bytes` and a newline.
+    pub fn line(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.inner
+            .write_all(bytes)
+            .and_then(|()| self.inner.write_all(b"\n"))
+            .map_err(stdout_error)?;
+        self.inner.flush().map_err(stdout_error)
+    }
+
+    /// Writes one JSON object on its own line.
+    pub fn json(&mut self, value: &serde_json::Value) -> io::Result<()> {
+        self.line(value.to_string().as_bytes())
+    }
+}

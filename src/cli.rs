@@ -1,0 +1,254 @@
+//! The command line, as clap derive types and nothing else; `app` turns these
+//! into library configs, so nothing below it sees clap.
+
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+use netlab::DEFAULT_PORT;
+use std::net::IpAddr;
+use std::time::Duration;
+
+fn duration(text: &str) -> Result<Duration, String> {
+    netlab::duration::parse(text)
+}
+
+fn probability(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err(format!("'{text}' is not a fraction between 0 and 1")),
+    }
+}
+
+fn positive(text: &str) -> Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("'{text}' is not a whole number above 0")),
+    }
+}
+
+/// Socket demo servers and clients: the classic network programming lessons, done right.
+#[derive(Debug, Parser)]
+#[command(name = "netlab", version, propagate_version = true, after_help = TOP_EXAMPLES)]
+pub struct Cli {
+    /// More detail on stderr: -v one line per connection or datagram, -vv every socket call
+    #[arg(short, long, action = ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Errors only on stderr (the shutdown summary is hidden too)
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// What to run
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+const TOP_EXAMPLES: &str = "\
+Examples:
+  netlab udp-server                      # uppercase echo on UDP 127.0.0.1:1234
+  netlab udp-client 127.0.0.1 hello      # prints HELLO
+  netlab resolve localhost               # every getaddrinfo result
+  netlab byteorder 1234                  # d2 04 00 00 / 00 00 04 d2
+
+Every server prints `server ready on ADDR` on stdout once it listens; logs go to stderr.
+RUST_LOG overrides -v/-q. Exit codes: 0 ok, 1 runtime error, 2 usage, 68 unknown host,
+69 server unreachable.";
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// UDP server: answers every datagram with its uppercase (or echo, or PONG)
+    #[command(after_help = UDP_SERVER_EXAMPLES)]
+    UdpServer(UdpServerArgs),
+    /// UDP client: sends MESSAGE (or each stdin line), resends with backoff, prints replies
+    #[command(after_help = UDP_CLIENT_EXAMPLES)]
+    UdpClient(UdpClientArgs),
+    /// Name resolution: getaddrinfo results, this host's names, reverse lookups
+    #[command(after_help = RESOLVE_EXAMPLES)]
+    Resolve(ResolveArgs),
+    /// Shows a 32-bit integer in little-endian, big-endian and network byte order
+    #[command(after_help = BYTEORDER_EXAMPLES)]
+    Byteorder(ByteorderArgs),
+}
+
+/// Where a server listens.
+#[derive(Debug, Args)]
+pub struct Listen {
+    /// IP to bind: 127.0.0.1 (this machine), 0.0.0.0 (every IPv4 interface) or :: (dual-stack)
+    #[arg(long, value_name = "IP", default_value = "127.0.0.1")]
+    pub bind: IpAddr,
+    /// Port to listen on; 0 lets the kernel pick one (the ready line shows it)
+    #[arg(short, long, default_value_t = DEFAULT_PORT)]
+    pub port: u16,
+}
+
+const UDP_SERVER_EXAMPLES: &str = "\
+Examples:
+  netlab udp-server -p 0                       # any free port; read it from the ready line
+  netlab udp-server --reply pong               # answer PONG to anything (RTT estimation)
+  netlab udp-server --drop 0.5 --seed 1        # lose half the datagrams, repeatably
+  netlab udp-server --delay 300ms -v           # a slow server, one log line per datagram
+  netlab udp-server --exit-after 3             # stop cleanly after 3 datagrams";
+
+/// `udp-server` flags.
+#[derive(Debug, Args)]
+pub struct UdpServerArgs {
+    #[command(flatten)]
+    pub listen: Listen,
+    /// What to answer: the datagram uppercased, unchanged, or PONG
+    #[arg(long, value_enum, default_value_t = ReplyArg::Upper)]
+    pub reply: ReplyArg,
+    /// Wait this long before each reply, e.g. 300ms (a slow server)
+    #[arg(long, value_name = "DUR", value_parser = duration, default_value = "0")]
+    pub delay: Duration,
+    /// Drop this fraction of datagrams (0 to 1) to simulate loss, e.g. 0.5
+    #[arg(long, value_name = "P", value_parser = probability, default_value_t = 0.0)]
+    pub drop: f64,
+    /// Seed for --drop, to repeat the same losses, e.g. 42
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// Stop cleanly after N datagrams, e.g. 10
+    #[arg(long, value_name = "N", value_parser = positive)]
+    pub exit_after: Option<u64>,
+}
+
+/// `--reply` values.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ReplyArg {
+    /// The datagram uppercased (Unicode, invalid bytes unchanged)
+    Upper,
+    /// The datagram unchanged
+    Echo,
+    /// PONG, whatever came in
+    Pong,
+}
+
+const UDP_CLIENT_EXAMPLES: &str = "\
+Examples:
+  netlab udp-client 127.0.0.1 hello            # prints HELLO
+  netlab udp-client localhost hello -p 5000    # a single positional is the HOST, as with nc
+  printf 'a\\nb\\n' | netlab udp-client          # one datagram per line, one reply per line
+  netlab udp-client localhost hi --timeout 50ms --max-wait 400ms  # waits 50, 100, 200, 400 ms
+  netlab udp-client --count 5 --interval 200ms # ping mode: RTT per reply and a summary
+  netlab udp-client --broadcast 127.255.255.255 who      # every reply, with its sender
+Lost datagrams are resent: wait --timeout, double it after each loss, stop with
+'server seems down' (exit 69) when the next wait would pass --max-wait.";
+
+/// `udp-client` flags.
+#[derive(Debug, Args)]
+pub struct UdpClientArgs {
+    /// Server name or address (default 127.0.0.1); every resolved address is tried
+    pub host: Option<String>,
+    /// The message; without it every stdin line is sent as one datagram
+    pub message: Option<String>,
+    /// Server port
+    #[arg(short, long, default_value_t = DEFAULT_PORT)]
+    pub port: u16,
+    /// First wait for a reply, doubled after each loss, e.g. 100ms
+    #[arg(long, value_name = "DUR", value_parser = duration, default_value = "100ms")]
+    pub timeout: Duration,
+    /// Give up when the next wait would be longer than this, e.g. 2s
+    #[arg(long, value_name = "DUR", value_parser = duration, default_value = "2s")]
+    pub max_wait: Duration,
+    /// Set SO_BROADCAST, send once, print every reply (with its sender) until --timeout
+    #[arg(long)]
+    pub broadcast: bool,
+    /// Ping mode: send N probes, print each round-trip time and a min/avg/max/loss summary
+    #[arg(long, value_name = "N", value_parser = positive)]
+    pub count: Option<u64>,
+    /// Ping mode: time between probes, e.g. 200ms
+    #[arg(long, value_name = "DUR", value_parser = duration, default_value = "1s")]
+    pub interval: Duration,
+    /// One JSON object per line on stdout instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+const RESOLVE_EXAMPLES: &str = "\
+Examples:
+  netlab resolve                         # this host's name and fully qualified name
+  netlab resolve localhost               # family, socket type, protocol, address
+  netlab resolve example.org https --family 6
+  netlab resolve --reverse 127.0.0.1     # name, aliases, addresses (gethostbyaddr)";
+
+/// `resolve` flags.
+#[derive(Debug, Args)]
+pub struct ResolveArgs {
+    /// Name to look up; without it, show this host's names
+    pub name: Option<String>,
+    /// Service name or port, e.g. http or 80
+    pub service: Option<String>,
+    /// Only IPv4 (4) or IPv6 (6) results
+    #[arg(long, value_enum)]
+    pub family: Option<FamilyArg>,
+    /// Reverse lookup of an IP address
+    #[arg(long, value_name = "IP", conflicts_with_all = ["name", "service"])]
+    pub reverse: Option<IpAddr>,
+    /// One JSON object per result
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `--family` values.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum FamilyArg {
+    /// IPv4
+    #[value(name = "4")]
+    V4,
+    /// IPv6
+    #[value(name = "6")]
+    V6,
+}
+
+const BYTEORDER_EXAMPLES: &str = "\
+Examples:
+  netlab byteorder 1234                  # d2 04 00 00 / 00 00 04 d2 / 00 00 04 d2
+  netlab byteorder -- -2                 # negative values after --
+  netlab byteorder --unpack '00 00 04 d2'  # 1234";
+
+/// `byteorder` flags.
+#[derive(Debug, Args)]
+pub struct ByteorderArgs {
+    /// A signed 32-bit integer
+    #[arg(allow_negative_numbers = true, required_unless_present = "unpack")]
+    pub value: Option<i32>,
+    /// Read 4 hex bytes in network order back into the integer
+    #[arg(long, value_name = "HEX", conflicts_with = "value")]
+    pub unpack: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_flags_go_anywhere() {
+        let a = Cli::try_parse_from(["netlab", "-v", "udp-server"]).expect("parse");
+        let b = Cli::try_parse_from(["netlab", "udp-server", "-vv"]).expect("parse");
+        assert_eq!((a.verbose, b.verbose), (1, 2));
+        assert!(
+            Cli::try_parse_from(["netlab", "udp-server", "-q"])
+                .expect("parse")
+                .quiet
+        );
+    }
+
+    #[test]
+    fn bad_values_are_usage_errors() {
+        for args in [
+            vec!["netlab", "udp-server", "-p", "65536"],
+            vec!["netlab", "udp-client", "--timeout", "soon"],
+            vec!["netlab", "udp-server", "--drop", "1.5"],
+            vec!["netlab", "byteorder", "2147483648"],
+        ] {
+            assert!(Cli::try_parse_from(&args).is_err(), "{args:?}");
+        }
+        let neg = Cli::try_parse_from(["netlab", "byteorder", "-5"]).expect("negative");
+        assert!(matches!(
+            neg.command,
+            Command::Byteorder(ByteorderArgs { value: Some(-5), .. })
+        ));
+    }
+}

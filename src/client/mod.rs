@@ -1,0 +1,4 @@
+//! Clients and the pure policies they follow.
+
+pub mod backoff;
+pub mod udp;

@@ -1,0 +1,154 @@
+//! Socket set-up shared by every command: the one bind helper and HOST resolution.
+//!
+//! - `SO_REUSEADDR` on TCP listeners lets a restarted server bind while old
+//!   connections sit in TIME_WAIT (`--no-reuseaddr` shows the failure). It is
+//!   left off for UDP, where Linux would let two servers share a port silently.
+//! - Binding `::` clears `IPV6_V6ONLY`, so one socket takes IPv4 and IPv6 (dual-stack).
+
+use crate::exit::NetError;
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use std::io;
+use std::net::{IpAddr, SocketAddr, TcpListener, ToSocketAddrs, UdpSocket};
+
+/// How a TCP listener is set up.
+#[derive(Debug, Clone, Copy)]
+pub struct ListenOptions {
+    /// Listen backlog: connections the kernel queues before `accept`.
+    pub backlog: i32,
+    /// Set `SO_REUSEADDR` (on by default).
+    pub reuse_addr: bool,
+    /// Set `SO_REUSEPORT`, so several listeners (event loops) share the port.
+    pub reuse_port: bool,
+}
+
+impl Default for ListenOptions {
+    fn default() -> Self {
+        ListenOptions {
+            backlog: 1024,
+            reuse_addr: true,
+            reuse_port: false,
+        }
+    }
+}
+
+fn socket_for(addr: SocketAddr, ty: Type, protocol: Protocol) -> io::Result<Socket> {
+    let socket = Socket::new(Domain::for_address(addr), ty, Some(protocol))?;
+    if let IpAddr::V6(ip) = addr.ip()
+        && ip.is_unspecified()
+    {
+        socket.set_only_v6(false)?;
+    }
+    Ok(socket)
+}
+
+fn bind_error(addr: SocketAddr, err: io::Error) -> io::Error {
+    let what = match err.kind() {
+        io::ErrorKind::AddrInUse => "address already in use".to_string(),
+        io::ErrorKind::AddrNotAvailable => "address not available on this machine".to_string(),
+        _ => err.to_string(),
+    };
+    io::Error::new(err.kind(), format!("cannot bind {addr}: {what}"))
+}
+
+/// Binds a UDP socket on `ip:port` (port 0 picks a free one).
+///
+/// # Errors
+/// A busy port says "address already in use".
+pub fn bind_udp(ip: IpAddr, port: u16) -> io::Result<UdpSocket> {
+    let addr = SocketAddr::new(ip, port);
+    let socket = socket_for(addr, Type::DGRAM, Protocol::UDP)?;
+    tracing::debug!(%addr, "socket(UDP) + bind");
+    socket.bind(&SockAddr::from(addr)).map_err(|e| bind_error(addr, e))?;
+    Ok(socket.into())
+}
+
+/// Binds and listens on a TCP socket on `ip:port`.
+///
+/// # Errors
+/// A busy port says "address already in use".
+pub fn listen_tcp(ip: IpAddr, port: u16, opts: ListenOptions) -> io::Result<TcpListener> {
+    let addr = SocketAddr::new(ip, port);
+    let socket = socket_for(addr, Type::STREAM, Protocol::TCP)?;
+    socket.set_reuse_address(opts.reuse_addr)?;
+    if opts.reuse_port {
+        socket.set_reuse_port(true)?;
+    }
+    tracing::debug!(%addr, backlog = opts.backlog, "socket(TCP) + bind + listen");
+    socket.bind(&SockAddr::from(addr)).map_err(|e| bind_error(addr, e))?;
+    socket.listen(opts.backlog)?;
+    Ok(socket.into())
+}
+
+/// Resolves `host` with `port` into every address the resolver returns, in order.
+///
+/// # Errors
+/// [`NetError::UnknownHost`] when the name does not resolve.
+pub fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, NetError> {
+    let unknown = |reason: String| NetError::UnknownHost {
+        host: host.to_string(),
+        reason,
+    };
+    let addrs: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| unknown(e.to_string()))?
+        .collect();
+    if addrs.is_empty() {
+        return Err(unknown("no addresses".into()));
+    }
+    Ok(addrs)
+}
+
+/// Blocks until `fd` is readable or `timeout` passes; true when readable.
+///
+/// # Errors
+/// When `poll` fails (`EINTR` is retried).
+pub fn wait_readable(fd: std::os::fd::BorrowedFd<'_>, timeout: std::time::Duration) -> io::Result<bool> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let ms = PollTimeout::try_from(left.as_micros().div_ceil(1000)).unwrap_or(PollTimeout::MAX);
+        let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
+        match poll(&mut fds, ms) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+            Ok(0) if left.is_zero() => return Ok(false),
+            Ok(0) => continue,
+            Ok(_) => return Ok(true),
+        }
+    }
+}
+
+/// Formats an address as the contract shows it: `IP:PORT` or `[IPv6]:PORT`.
+pub fn show(addr: &SocketAddr) -> String {
+    addr.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    #[test]
+    fn busy_port_says_address_already_in_use() {
+        let first = listen_tcp(Ipv4Addr::LOCALHOST.into(), 0, ListenOptions::default()).expect("bind");
+        let port = first.local_addr().expect("addr").port();
+        let err = listen_tcp(Ipv4Addr::LOCALHOST.into(), port, ListenOptions::default()).err();
+        let text = err.map(|e| e.to_string()).unwrap_or_default();
+        assert!(text.contains("address already in use"), "{text}");
+
+        let udp = bind_udp(Ipv4Addr::LOCALHOST.into(), 0).expect("bind");
+        let port = udp.local_addr().expect("addr").port();
+        assert!(bind_udp(Ipv4Addr::LOCALHOST.into(), port).is_err());
+    }
+
+    #[test]
+    fn resolve_localhost_and_unknown() {
+        let addrs = resolve("127.0.0.1", 9).expect("resolve");
+        assert_eq!(addrs, vec!["127.0.0.1:9".parse().expect("addr")]);
+        assert!(matches!(
+            resolve("nonexistent.invalid", 9),
+            Err(NetError::UnknownHost { .. })
+        ));
+    }
+}

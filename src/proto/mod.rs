@@ -1,0 +1,68 @@
+//! Protocols as sans-IO sessions: bytes in, bytes out, no sockets.
+//!
+//! Rules every session here keeps, so any server mode can drive any protocol:
+//! - it never reads a socket, sleeps, spawns or reads the clock; what it needs
+//!   from the outside world (the peer address, the time of accept) comes in a
+//!   [`ConnInfo`];
+//! - replies are appended to a `Vec<u8>` that the caller owns and drains;
+//! - "not enough bytes yet" is a normal return ([`Flow::Continue`] with nothing
+//!   appended), never an error;
+//! - every byte it holds back between calls is bounded.
+
+pub mod handlers;
+pub mod upper;
+
+use std::net::SocketAddr;
+use std::time::SystemTime;
+
+/// What the driver should do after a session call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Keep reading from the peer.
+    Continue,
+    /// Send what is pending, then close the connection.
+    Close,
+}
+
+/// A peer broke the protocol, or asked for more than the limits allow.
+#[derive(Debug, thiserror::Error)]
+pub enum ProtocolError {
+    /// The peer sent bytes the protocol cannot accept.
+    #[error("peer sent invalid data: {0}")]
+    Peer(String),
+    /// The peer asked for more than a configured limit.
+    #[error("peer exceeded a limit: {0}")]
+    Limit(String),
+}
+
+/// Who is on the other end, handed to a session when the connection starts.
+#[derive(Debug, Clone)]
+pub struct ConnInfo {
+    /// The peer's address; `None` for a Unix socket peer, which has no IP.
+    pub peer: Option<SocketAddr>,
+    /// When the connection was accepted (the driver reads the clock, not the session).
+    pub accepted_at: SystemTime,
+}
+
+/// One connection's protocol state.
+pub trait Session: Send {
+    /// Called once when the connection opens; may greet and ask to close.
+    fn on_start(&mut self, _out: &mut Vec<u8>) -> Flow {
+        Flow::Continue
+    }
+
+    /// Takes the bytes just received and appends any reply to `out`.
+    ///
+    /// # Errors
+    /// A [`ProtocolError`] closes this connection only.
+    fn on_data(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<Flow, ProtocolError>;
+
+    /// The peer half-closed: flush whatever was held back.
+    ///
+    /// # Errors
+    /// When the peer stopped in the middle of a message.
+    fn on_eof(&mut self, out: &mut Vec<u8>) -> Result<(), ProtocolError>;
+}
+
+/// Makes a fresh session for each accepted connection.
+pub type SessionFactory = std::sync::Arc<dyn Fn(&ConnInfo) -> Box<dyn Session> + Send + Sync>;

@@ -1,0 +1,258 @@
+//! The uppercase-echo transform over a byte stream.
+//!
+//! Valid UTF-8 is uppercased as Unicode, like Python's `str.upper()` (`ß` → `SS`).
+//! Bytes that are not UTF-8 pass through unchanged. A character cut between two
+//! reads is held back (at most 3 bytes) and uppercased whole once its last byte
+//! arrives, so the output never depends on how the stream was split; at the end
+//! of the stream an incomplete character is sent as it is.
+
+use super::{Flow, ProtocolError, Session};
+
+/// The longest incomplete UTF-8 sequence: a 4-byte character missing its last byte.
+const MAX_HELD: usize = 3;
+
+/// Streaming uppercase state: the bytes of a character split between chunks.
+#[derive(Debug, Default, Clone)]
+pub struct Upper {
+    held: [u8; MAX_HELD],
+    held_len: usize,
+}
+
+impl Upper {
+    /// A transform with nothing held back.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Uppercases `input` into `out`, holding back a trailing split character.
+    pub fn feed(&mut self, mut input: &[u8], out: &mut Vec<u8>) {
+        if self.held_len > 0 {
+            // Complete the held character from the front of `input`. At most
+            // MAX_HELD more bytes can matter, so the scratch stays on the stack.
+            let take = input.len().min(MAX_HELD);
+            let mut scratch = [0u8; 2 * MAX_HELD];
+            let held = self.held_len;
+            scratch[..held].copy_from_slice(&self.held[..held]);
+            scratch[held..held + take].copy_from_slice(&input[..take]);
+            let joined = &scratch[..held + take];
+            let done = upper_complete(joined, out);
+            if done < held {
+                // Still incomplete: `input` was too short to finish it.
+                self.held_len = joined.len();
+                self.held[..joined.len()].copy_from_slice(joined);
+                return;
+            }
+            self.held_len = 0;
+            input = &input[done - held..];
+        }
+        let done = upper_complete(input, out);
+        let tail = &input[done..];
+        self.held[..tail.len()].copy_from_slice(tail);
+        self.held_len = tail.len();
+    }
+
+    /// End of stream: sends a held incomplete character as it is.
+    pub fn finish(&mut self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.held[..self.held_len]);
+        self.held_len = 0;
+    }
+
+    /// Bytes currently held back (never more than 3).
+    pub fn held(&self) -> usize {
+        self.held_len
+    }
+}
+
+/// Uppercases a whole message (a datagram): split characters at the end pass as they are.
+pub fn upper_once(input: &[u8], out: &mut Vec<u8>) {
+    let mut t = Upper::new();
+    t.feed(input, out);
+    t.finish(out);
+}
+
+/// Uppercases every complete character of `input` into `out` and passes invalid
+/// bytes through; returns how many bytes were consumed. Only a trailing,
+/// possibly-incomplete sequence (at most 3 bytes) is left unconsumed.
+fn upper_complete(input: &[u8], out: &mut Vec<u8>) -> usize {
+    if input.is_ascii() {
+        push_ascii_upper(input, out);
+        return input.len();
+    }
+    out.reserve(input.len());
+    let mut consumed = 0;
+    for chunk in input.utf8_chunks() {
+        upper_str(chunk.valid(), out);
+        consumed += chunk.valid().len();
+        let bad = chunk.invalid();
+        let at_end = consumed + bad.len() == input.len();
+        // `utf8_chunks` reports a cut-off character at the end as invalid; it is
+        // only incomplete if more bytes could still make it valid.
+        if at_end && !bad.is_empty() && is_incomplete_prefix(bad) {
+            return consumed;
+        }
+        out.extend_from_slice(bad);
+        consumed += bad.len();
+    }
+    consumed
+}
+
+fn is_incomplete_prefix(bytes: &[u8]) -> bool {
+    matches!(std::str::from_utf8(bytes), Err(e) if e.error_len().is_none())
+}
+
+fn push_ascii_upper(ascii: &[u8], out: &mut Vec<u8>) {
+    let start = out.len();
+    out.extend_from_slice(ascii);
+    if let Some(tail) = out.get_mut(start..) {
+        tail.make_ascii_uppercase();
+    }
+}
+
+fn upper_str(s: &str, out: &mut Vec<u8>) {
+    let mut rest = s;
+    while !rest.is_empty() {
+        let ascii_run = rest.bytes().position(|b| !b.is_ascii()).unwrap_or(rest.len());
+        let (ascii, tail) = rest.split_at(ascii_run);
+        push_ascii_upper(ascii.as_bytes(), out);
+        let mut chars = tail.chars();
+        if let Some(c) = chars.next() {
+            let mut buf = [0u8; 4];
+            for u in c.to_uppercase() {
+                out.extend_from_slice(u.encode_utf8(&mut buf).as_bytes());
+            }
+        }
+        rest = chars.as_str();
+    }
+}
+
+/// The `upper` handler: uppercase echo of a stream.
+#[derive(Debug, Default)]
+pub struct UpperSession {
+    upper: Upper,
+}
+
+impl Session for UpperSession {
+    fn on_data(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<Flow, ProtocolError> {
+        self.upper.feed(data, out);
+        Ok(Flow::Continue)
+    }
+
+    fn on_eof(&mut self, out: &mut Vec<u8>) -> Result<(), ProtocolError> {
+        self.upper.finish(out);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn once(input: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        upper_once(input, &mut out);
+        out
+    }
+
+    fn split_feed(input: &[u8], cuts: &[usize]) -> Vec<u8> {
+        let mut t = Upper::new();
+        let mut out = Vec::new();
+        let mut start = 0;
+        for &cut in cuts {
+            let cut = cut.clamp(start, input.len());
+            t.feed(&input[start..cut], &mut out);
+            assert!(t.held() <= MAX_HELD);
+            start = cut;
+        }
+        t.feed(&input[start..], &mut out);
+        t.finish(&mut out);
+        out
+    }
+
+    #[test]
+    fn unicode_like_python() {
+        assert_eq!(once("straße".as_bytes()), "STRASSE".as_bytes());
+        assert_eq!(once("é".as_bytes()), "É".as_bytes());
+        assert_eq!(
+            once("hello, мир! ﬃ ΐ".as_bytes()),
+            "HELLO, МИР! FFI \u{399}\u{308}\u{301}".as_bytes()
+        );
+        assert_eq!(once("日本 😀 abc".as_bytes()), "日本 😀 ABC".as_bytes());
+        assert_eq!(once(b""), b"");
+    }
+
+    #[test]
+    fn invalid_bytes_pass_through_and_text_around_them_is_uppercased() {
+        assert_eq!(once(b"ab\xffcd"), b"AB\xffCD");
+        assert_eq!(once(b"\xc3(x"), b"\xc3(X");
+        assert_eq!(once(b"\xed\xa0\x80z"), b"\xed\xa0\x80Z");
+        assert_eq!(once(b"\xf0\x9fq"), b"\xf0\x9fQ");
+    }
+
+    #[test]
+    fn incomplete_character_at_the_end_is_sent_as_is() {
+        assert_eq!(once(b"abc\xe2\x82"), b"ABC\xe2\x82");
+        assert_eq!(once(b"\xf0"), b"\xf0");
+    }
+
+    #[test]
+    fn every_split_of_multibyte_characters() {
+        for text in ["é", "€", "😀", "aßb", "x😀€éy"] {
+            let bytes = text.as_bytes();
+            let want = text.to_uppercase().into_bytes();
+            for cut in 0..=bytes.len() {
+                assert_eq!(split_feed(bytes, &[cut]), want, "{text:?} cut at {cut}");
+            }
+        }
+    }
+
+    #[test]
+    fn one_byte_at_a_time_emits_each_character_when_complete() {
+        let mut t = Upper::new();
+        let mut out = Vec::new();
+        for &b in "€".as_bytes() {
+            assert!(out.is_empty(), "output before the last byte");
+            t.feed(&[b], &mut out);
+        }
+        assert_eq!(out, "€".as_bytes());
+        assert_eq!(t.held(), 0);
+    }
+
+    #[test]
+    fn session_flushes_held_bytes_at_eof() {
+        let mut s = UpperSession::default();
+        let mut out = Vec::new();
+        assert_eq!(s.on_data(b"ok\xc3", &mut out).ok(), Some(Flow::Continue));
+        assert_eq!(out, b"OK");
+        s.on_eof(&mut out).ok();
+        assert_eq!(out, b"OK\xc3");
+    }
+
+    proptest! {
+        #[test]
+        fn any_split_of_any_bytes_gives_the_same_output(
+            input in proptest::collection::vec(any::<u8>(), 0..64),
+            cuts in proptest::collection::vec(0usize..64, 0..8),
+        ) {
+            let mut cuts = cuts;
+            cuts.sort_unstable();
+            prop_assert_eq!(split_feed(&input, &cuts), once(&input));
+        }
+
+        #[test]
+        fn any_split_of_text_equals_to_uppercase(
+            text in "\\PC{0,40}",
+            cuts in proptest::collection::vec(0usize..160, 0..8),
+        ) {
+            let mut cuts = cuts;
+            cuts.sort_unstable();
+            let want = text.to_uppercase().into_bytes();
+            prop_assert_eq!(split_feed(text.as_bytes(), &cuts), want);
+        }
+
+        #[test]
+        fn valid_utf8_in_one_call_equals_to_uppercase(text in "\\PC{0,80}") {
+            prop_assert_eq!(once(text.as_bytes()), text.to_uppercase().into_bytes());
+        }
+    }
+}

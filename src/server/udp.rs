@@ -1,0 +1,159 @@
+//! The UDP server: one socket serves every sender, one datagram per reply.
+//!
+//! There is no connection and no accept: `recv_from` tells who sent each
+//! datagram and `send_to` answers that address. The receive buffer holds the
+//! largest UDP payload (65,507 bytes over IPv4), so nothing is ever truncated.
+//! `--drop` and `--delay` simulate the lossy, slow network the client must survive.
+
+use crate::proto::upper::upper_once;
+use crate::shutdown::{Shutdown, Wake};
+use crate::stats::Stats;
+use std::io;
+use std::net::UdpSocket;
+use std::os::fd::AsFd;
+use std::time::Duration;
+
+/// Big enough for any UDP payload over IPv4 or IPv6 (65,527 bytes without jumbograms).
+const RECV_BUF: usize = 65_536;
+
+/// What the server answers to each datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reply {
+    /// The datagram uppercased (the default).
+    Upper,
+    /// The datagram unchanged.
+    Echo,
+    /// `PONG`, whatever came in: for round-trip time estimation.
+    Pong,
+}
+
+impl Reply {
+    /// Appends the answer to `datagram` to `out`.
+    pub fn answer(self, datagram: &[u8], out: &mut Vec<u8>) {
+        match self {
+            Reply::Upper => upper_once(datagram, out),
+            Reply::Echo => out.extend_from_slice(datagram),
+            Reply::Pong => out.extend_from_slice(b"PONG"),
+        }
+    }
+}
+
+/// UDP server settings.
+#[derive(Debug, Clone)]
+pub struct UdpServerConfig {
+    /// The answer to each datagram.
+    pub reply: Reply,
+    /// Wait this long before each reply (a slow server).
+    pub delay: Duration,
+    /// Fraction of datagrams dropped without a reply, 0.0 to 1.0.
+    pub drop: f64,
+    /// Seed of the drop decisions, to repeat a run.
+    pub seed: Option<u64>,
+    /// Stop after this many datagrams.
+    pub exit_after: Option<u64>,
+}
+
+/// Decides which datagrams to drop: a seeded coin with probability `p`.
+#[derive(Debug)]
+pub struct Dropper {
+    p: f64,
+    rng: fastrand::Rng,
+}
+
+impl Dropper {
+    /// A dropper with probability `p`, seeded for repeatable runs when `seed` is given.
+    pub fn new(p: f64, seed: Option<u64>) -> Self {
+        let rng = seed.map_or_else(fastrand::Rng::new, fastrand::Rng::with_seed);
+        Dropper { p, rng }
+    }
+
+    /// Whether to drop the next datagram.
+    pub fn drops(&mut self) -> bool {
+        self.p > 0.0 && self.rng.f64() < self.p
+    }
+}
+
+/// Serves datagrams on `socket` until shutdown or `exit_after`.
+///
+/// # Errors
+/// Only when the socket itself fails; a bad datagram never stops the server.
+pub fn serve(socket: &UdpSocket, cfg: &UdpServerConfig, shutdown: &Shutdown, stats: &Stats) -> io::Result<()> {
+    let mut buf = vec![0u8; RECV_BUF];
+    let mut out = Vec::with_capacity(RECV_BUF);
+    let mut dropper = Dropper::new(cfg.drop, cfg.seed);
+    socket.set_nonblocking(true)?;
+    while cfg.exit_after.is_none_or(|n| stats.served() < n) {
+        if shutdown.wait(socket.as_fd(), None)? == Wake::Shutdown {
+            break;
+        }
+        let (n, from) = match socket.recv_from(&mut buf) {
+            Ok(got) => got,
+            // Spurious wake-ups, signals, and ICMP errors about earlier replies.
+            Err(e) if is_transient(&e) => continue,
+            Err(e) => return Err(e),
+        };
+        let datagram = buf.get(..n).unwrap_or_default();
+        stats.add_served();
+        stats.add_in(n);
+        tracing::debug!(peer = %from, bytes = n, "recv_from");
+        if dropper.drops() {
+            tracing::info!(peer = %from, bytes = n, "datagram dropped (--drop)");
+            continue;
+        }
+        if !cfg.delay.is_zero() && shutdown.sleep(cfg.delay) {
+            break;
+        }
+        out.clear();
+        cfg.reply.answer(datagram, &mut out);
+        match socket.send_to(&out, from) {
+            Ok(sent) => {
+                stats.add_out(sent);
+                tracing::debug!(peer = %from, bytes = sent, "send_to");
+                tracing::info!(peer = %from, bytes_in = n, bytes_out = sent, "datagram answered");
+            }
+            Err(e) => tracing::warn!(peer = %from, error = %e, "reply not sent"),
+        }
+    }
+    Ok(())
+}
+
+fn is_transient(e: &io::Error) -> bool {
+    use io::ErrorKind::*;
+    matches!(e.kind(), WouldBlock | Interrupted | ConnectionRefused | ConnectionReset)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers() {
+        let run = |r: Reply, d: &[u8]| {
+            let mut out = Vec::new();
+            r.answer(d, &mut out);
+            out
+        };
+        assert_eq!(
+            run(Reply::Upper, &["straße".as_bytes(), b"\xff"].concat()),
+            b"STRASSE\xff"
+        );
+        assert_eq!(run(Reply::Echo, b"abc"), b"abc");
+        assert_eq!(run(Reply::Pong, b"anything"), b"PONG");
+        assert_eq!(run(Reply::Upper, b""), b"");
+    }
+
+    #[test]
+    fn seeded_drops_repeat_and_match_the_rate() {
+        let draw = |seed| {
+            let mut d = Dropper::new(0.5, Some(seed));
+            (0..1000).map(|_| d.drops()).collect::<Vec<_>>()
+        };
+        assert_eq!(draw(7), draw(7));
+        let dropped = draw(7).iter().filter(|d| **d).count();
+        assert!((350..650).contains(&dropped), "{dropped}");
+        let mut never = Dropper::new(0.0, None);
+        assert!((0..100).all(|_| !never.drops()));
+        let mut always = Dropper::new(1.0, None);
+        assert!((0..100).all(|_| always.drops()));
+    }
+}
