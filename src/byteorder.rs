@@ -14,6 +14,12 @@ pub struct Packed {
 }
 
 /// Packs `value` three ways.
+///
+/// ```
+/// use netlab::byteorder::{hex, pack};
+/// assert_eq!(hex(&pack(1234).little), "d2 04 00 00");
+/// assert_eq!(hex(&pack(1234).network), "00 00 04 d2");
+/// ```
 pub fn pack(value: i32) -> Packed {
     Packed {
         little: value.to_le_bytes(),

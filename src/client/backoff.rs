@@ -8,6 +8,13 @@ use std::time::Duration;
 
 /// The waits after each send, as an iterator: `initial`, doubled each time,
 /// ending before the first wait greater than `max_wait`.
+///
+/// ```
+/// use netlab::client::backoff::Backoff;
+/// use std::time::Duration;
+/// let waits: Vec<_> = Backoff::new(Duration::from_millis(100), Duration::from_secs(2)).collect();
+/// assert_eq!(waits.len(), 5); // 0.1, 0.2, 0.4, 0.8, 1.6 s
+/// ```
 #[derive(Debug, Clone)]
 pub struct Backoff {
     next: Option<Duration>,
