@@ -4,6 +4,7 @@
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use netlab::DEFAULT_PORT;
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 fn duration(text: &str) -> Result<Duration, String> {
@@ -41,6 +42,8 @@ pub struct Cli {
 
 const TOP_EXAMPLES: &str = "\
 Examples:
+  netlab tcp-server --mode pool          # uppercase echo on TCP 127.0.0.1:1234, 4 worker threads
+  netlab tcp-client 127.0.0.1 hello      # prints HELLO
   netlab udp-server                      # uppercase echo on UDP 127.0.0.1:1234
   netlab udp-client 127.0.0.1 hello      # prints HELLO
   netlab resolve localhost               # every getaddrinfo result
@@ -53,6 +56,12 @@ RUST_LOG overrides -v/-q. Exit codes: 0 ok, 1 runtime error, 2 usage, 68 unknown
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// TCP server in one of five designs: sequential, thread, pool, poll, fork
+    #[command(after_help = TCP_SERVER_EXAMPLES)]
+    TcpServer(TcpServerArgs),
+    /// TCP client: sends MESSAGE and half-closes, or streams stdin both ways like nc
+    #[command(after_help = TCP_CLIENT_EXAMPLES)]
+    TcpClient(TcpClientArgs),
     /// UDP server: answers every datagram with its uppercase (or echo, or PONG)
     #[command(after_help = UDP_SERVER_EXAMPLES)]
     UdpServer(UdpServerArgs),
@@ -76,6 +85,109 @@ pub struct Listen {
     /// Port to listen on; 0 lets the kernel pick one (the ready line shows it)
     #[arg(short, long, default_value_t = DEFAULT_PORT)]
     pub port: u16,
+}
+
+const TCP_SERVER_EXAMPLES: &str = "\
+Examples:
+  netlab tcp-server --mode pool                # 4 threads, each accepting and serving a client
+  netlab tcp-server --mode poll --workers 2    # two epoll loops sharing the port (SO_REUSEPORT)
+  netlab tcp-server --mode sequential --delay 1s -v
+      # then: for i in 1 2 3; do netlab tcp-client 127.0.0.1 hi & done; wait
+      # sequential answers one per second; thread, poll and fork all at once
+  netlab tcp-server --handler hello            # 'Hello IP:PORT' and close
+  netlab tcp-server --unix /tmp/netlab.sock    # a Unix stream socket instead of TCP
+  netlab tcp-server -p 0 --exit-after 1        # one client on a free port, then exit
+A client that stops reading is not read from either: nothing is buffered without bound.";
+
+const TCP_CLIENT_EXAMPLES: &str = "\
+Examples:
+  netlab tcp-client 127.0.0.1 hello            # send, half-close, print the reply: HELLO
+  netlab tcp-client                            # like nc: stdin to the server, its bytes to stdout
+  printf 'a\\nb\\n' | netlab tcp-client          # works in pipes: the reply, then exit
+  netlab tcp-client --unix /tmp/netlab.sock hi # the positional is MESSAGE with --unix
+  netlab tcp-client localhost hi --timeout 2s  # give up when the server is silent for 2 s";
+
+/// `tcp-server` flags.
+#[derive(Debug, Args)]
+pub struct TcpServerArgs {
+    #[command(flatten)]
+    pub listen: Listen,
+    /// How clients are scheduled: one at a time, a thread each, a fixed pool, an event loop, a process each
+    #[arg(long, value_enum, default_value_t = ModeArg::Thread)]
+    pub mode: ModeArg,
+    /// What each connection gets
+    #[arg(long, value_enum, default_value_t = HandlerArg::Upper)]
+    pub handler: HandlerArg,
+    /// Pool threads (default 4) or poll event loops (default 1), e.g. 8
+    #[arg(long, value_name = "N", value_parser = positive)]
+    pub workers: Option<u64>,
+    /// Most clients served at once (thread, poll, fork); the rest wait in the backlog
+    #[arg(long, value_name = "N", value_parser = positive, default_value_t = 1024)]
+    pub max_conns: u64,
+    /// Wait this long before each reply, e.g. 300ms (the slow-server lesson)
+    #[arg(long, value_name = "DUR", value_parser = duration, default_value = "0")]
+    pub delay: Duration,
+    /// Listen backlog: connections the kernel queues before accept, e.g. 128
+    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(i32).range(1..))]
+    pub backlog: i32,
+    /// Close a client silent for this long; 0 never, e.g. 30s
+    #[arg(long, value_name = "DUR", value_parser = duration, default_value = "5m")]
+    pub idle_timeout: Duration,
+    /// Listen on a Unix stream socket at PATH instead of TCP (the file is removed at exit)
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["bind", "port"])]
+    pub unix: Option<PathBuf>,
+    /// Stop cleanly after N connections, e.g. 1
+    #[arg(long, value_name = "N", value_parser = positive)]
+    pub exit_after: Option<u64>,
+    /// Leave SO_REUSEADDR off: a restart then fails while old connections sit in TIME_WAIT
+    #[arg(long)]
+    pub no_reuseaddr: bool,
+}
+
+/// `--mode` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    /// One client at a time; the next waits in the backlog
+    Sequential,
+    /// One thread per client, up to --max-conns
+    Thread,
+    /// --workers threads, each accepting and serving a client to the end
+    Pool,
+    /// Non-blocking epoll event loops; --delay never blocks other clients
+    Poll,
+    /// One process per client, children reaped
+    Fork,
+}
+
+/// `--handler` values.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum HandlerArg {
+    /// Uppercase echo (Unicode, split characters handled, invalid bytes unchanged)
+    Upper,
+    /// Every byte back unchanged
+    Echo,
+    /// Sends 'Hello IP:PORT' with the client's address, then closes
+    Hello,
+    /// Sends the local time as ctime text, then closes
+    Time,
+}
+
+/// `tcp-client` flags.
+#[derive(Debug, Args)]
+pub struct TcpClientArgs {
+    /// Server name or address (default 127.0.0.1); every resolved address is tried
+    pub host: Option<String>,
+    /// The message; without it stdin is streamed to the server
+    pub message: Option<String>,
+    /// Server port
+    #[arg(short, long, default_value_t = DEFAULT_PORT)]
+    pub port: u16,
+    /// Connect to a Unix stream socket; the positional is then MESSAGE
+    #[arg(long, value_name = "PATH", conflicts_with = "port")]
+    pub unix: Option<PathBuf>,
+    /// Give up connecting, or waiting for data, after this long, e.g. 2s
+    #[arg(long, value_name = "DUR", value_parser = duration)]
+    pub timeout: Option<Duration>,
 }
 
 const UDP_SERVER_EXAMPLES: &str = "\
@@ -236,12 +348,31 @@ mod tests {
     }
 
     #[test]
+    fn unix_takes_the_positional_as_message() {
+        let cli = Cli::try_parse_from(["netlab", "tcp-client", "--unix", "/tmp/s", "hi"]).expect("parse");
+        assert!(
+            matches!(cli.command, Command::TcpClient(TcpClientArgs { host: Some(ref h), message: None, .. }) if h == "hi")
+        );
+        let s = Cli::try_parse_from(["netlab", "tcp-server", "--mode", "poll", "--workers", "2"]).expect("parse");
+        assert!(matches!(
+            s.command,
+            Command::TcpServer(TcpServerArgs {
+                mode: ModeArg::Poll,
+                workers: Some(2),
+                ..
+            })
+        ));
+    }
+
+    #[test]
     fn bad_values_are_usage_errors() {
         for args in [
             vec!["netlab", "udp-server", "-p", "65536"],
             vec!["netlab", "udp-client", "--timeout", "soon"],
             vec!["netlab", "udp-server", "--drop", "1.5"],
             vec!["netlab", "byteorder", "2147483648"],
+            vec!["netlab", "tcp-server", "--mode", "magic"],
+            vec!["netlab", "tcp-server", "--workers", "0"],
         ] {
             assert!(Cli::try_parse_from(&args).is_err(), "{args:?}");
         }

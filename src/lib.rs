@@ -27,6 +27,7 @@
 
 pub mod byteorder;
 pub mod client;
+pub mod conn;
 pub mod duration;
 pub mod exit;
 pub mod logging;

@@ -79,6 +79,71 @@ pub fn listen_tcp(ip: IpAddr, port: u16, opts: ListenOptions) -> io::Result<TcpL
     Ok(socket.into())
 }
 
+/// Binds `count` TCP listeners on one port with `SO_REUSEPORT`, one per event
+/// loop; the kernel spreads new connections across them. With port 0 the
+/// first bind picks the port and the others join it.
+///
+/// `SO_REUSEPORT` would also let this join another server already on the
+/// port, so a plain bind is tried first to report a busy port honestly.
+///
+/// # Errors
+/// A busy port says "address already in use".
+pub fn listen_tcp_group(ip: IpAddr, port: u16, opts: ListenOptions, count: usize) -> io::Result<Vec<TcpListener>> {
+    if count <= 1 {
+        return Ok(vec![listen_tcp(ip, port, opts)?]);
+    }
+    if port != 0 {
+        let addr = SocketAddr::new(ip, port);
+        let probe = socket_for(addr, Type::STREAM, Protocol::TCP)?;
+        probe.set_reuse_address(opts.reuse_addr)?;
+        probe.bind(&SockAddr::from(addr)).map_err(|e| bind_error(addr, e))?;
+    }
+    let shared = ListenOptions {
+        reuse_port: true,
+        ..opts
+    };
+    let first = listen_tcp(ip, port, shared)?;
+    let port = first.local_addr()?.port();
+    let mut all = vec![first];
+    for _ in 1..count {
+        all.push(listen_tcp(ip, port, shared)?);
+    }
+    Ok(all)
+}
+
+/// Listens on a Unix stream socket at `path`. A stale socket file left by a
+/// server that died is removed; one with a live server behind it is "address
+/// already in use"; any other file is left alone.
+///
+/// # Errors
+/// When the path is taken or cannot be bound.
+pub fn listen_unix(path: &std::path::Path, backlog: i32) -> io::Result<std::os::unix::net::UnixListener> {
+    use std::os::unix::fs::FileTypeExt;
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("cannot bind {}: the file exists and is not a socket", path.display()),
+            ));
+        }
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                format!("cannot bind {}: address already in use", path.display()),
+            ));
+        }
+        tracing::debug!(path = %path.display(), "removing stale socket file");
+        std::fs::remove_file(path)?;
+    }
+    let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+    tracing::debug!(path = %path.display(), backlog, "socket(AF_UNIX) + bind + listen");
+    socket
+        .bind(&SockAddr::unix(path)?)
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot bind {}: {e}", path.display())))?;
+    socket.listen(backlog)?;
+    Ok(socket.into())
+}
+
 /// Resolves `host` with `port` into every address the resolver returns, in order.
 ///
 /// # Errors
@@ -140,6 +205,35 @@ mod tests {
         let udp = bind_udp(Ipv4Addr::LOCALHOST.into(), 0).expect("bind");
         let port = udp.local_addr().expect("addr").port();
         assert!(bind_udp(Ipv4Addr::LOCALHOST.into(), port).is_err());
+    }
+
+    #[test]
+    fn reuseport_group_shares_one_port_but_not_a_busy_one() {
+        let group = listen_tcp_group(Ipv4Addr::LOCALHOST.into(), 0, ListenOptions::default(), 3).expect("group");
+        let ports: Vec<u16> = group.iter().map(|l| l.local_addr().expect("addr").port()).collect();
+        assert!(ports.iter().all(|p| *p == ports[0]), "{ports:?}");
+        let again = listen_tcp_group(Ipv4Addr::LOCALHOST.into(), ports[0], ListenOptions::default(), 2);
+        assert!(
+            again
+                .err()
+                .is_some_and(|e| e.to_string().contains("address already in use"))
+        );
+    }
+
+    #[test]
+    fn unix_socket_stale_file_is_replaced_and_live_one_is_busy() {
+        let dir = std::env::temp_dir().join(format!("netlab-net-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("s.sock");
+        let first = listen_unix(&path, 8).expect("bind");
+        let busy = listen_unix(&path, 8).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(busy.contains("address already in use"), "{busy}");
+        drop(first); // the file stays behind, stale
+        assert!(path.exists());
+        let _second = listen_unix(&path, 8).expect("stale file replaced");
+        std::fs::write(dir.join("plain"), b"x").expect("file");
+        assert!(listen_unix(&dir.join("plain"), 8).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

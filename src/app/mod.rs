@@ -2,6 +2,7 @@
 //! library configs and real sockets meet. Each command's glue is a function.
 
 mod info;
+mod tcp;
 mod udp;
 
 use crate::cli::{Cli, Command};
@@ -11,6 +12,8 @@ use std::io::{self, Write};
 /// Runs the chosen command.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::TcpServer(args) => tcp::server(args),
+        Command::TcpClient(args) => tcp::client(args),
         Command::UdpServer(args) => udp::server(args),
         Command::UdpClient(args) => udp::client(args),
         Command::Resolve(args) => info::resolve(args),

@@ -1,4 +1,5 @@
 //! Clients and the pure policies they follow.
 
 pub mod backoff;
+pub mod stream;
 pub mod udp;

@@ -1,6 +1,175 @@
 //! Servers: I/O schedulers that drive the sans-IO sessions of [`crate::proto`].
 //!
-//! Every server receives an already bound socket and a [`crate::shutdown::Shutdown`]
-//! handle; only the binary binds, so tests can hand in a socket of their own.
+//! Every server receives sockets that are already bound and a
+//! [`Shutdown`] handle; only the binary binds, so tests and
+//! examples can hand in sockets of their own. The TCP modes share one accept
+//! loop ([`accept`]), one blocking connection driver ([`drive`]) and one
+//! shutdown path ([`run`]): they differ only in how a connection is dispatched.
+//!
+//! | mode | what it shows | file |
+//! |---|---|---|
+//! | sequential | one client at a time; the next waits in the backlog (head-of-line blocking) | [`sequential`] |
+//! | thread | a thread per client, capped by `--max-conns` | [`thread`] |
+//! | pool | N threads each accepting on the shared listener | [`pool`] |
+//! | poll | one non-blocking event loop (epoll through mio) per worker | [`poll`] |
+//! | fork | a process per client, children reaped | [`fork`] |
 
+pub mod accept;
+pub mod drive;
+pub mod fork;
+pub mod live;
+pub mod poll;
+pub mod pool;
+pub mod sequential;
+pub mod thread;
 pub mod udp;
+
+use crate::conn::Listener;
+use crate::proto::SessionFactory;
+use crate::shutdown::{GRACE, Shutdown};
+use crate::stats::Stats;
+use live::Live;
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// How a TCP server schedules its clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// One client at a time.
+    Sequential,
+    /// One thread per client.
+    Thread,
+    /// A fixed pool of worker threads.
+    Pool,
+    /// Non-blocking event loops.
+    Poll,
+    /// One process per client.
+    Fork,
+}
+
+/// Settings shared by every mode.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The scheduler.
+    pub mode: Mode,
+    /// Pool threads, or poll event loops.
+    pub workers: usize,
+    /// Most clients served at once (thread, poll and fork modes); the rest wait.
+    pub max_conns: usize,
+    /// Wait this long before each reply.
+    pub delay: Duration,
+    /// Close a client silent for this long (`None`: never).
+    pub idle_timeout: Option<Duration>,
+    /// Stop after this many connections.
+    pub exit_after: Option<u64>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            mode: Mode::Thread,
+            workers: 4,
+            max_conns: 1024,
+            delay: Duration::ZERO,
+            idle_timeout: Some(Duration::from_secs(300)),
+            exit_after: None,
+        }
+    }
+}
+
+/// What every worker of a server shares.
+pub struct Ctx {
+    /// The settings.
+    pub cfg: ServerConfig,
+    /// Makes each connection's session.
+    pub factory: SessionFactory,
+    /// SIGINT/SIGTERM/`--exit-after`.
+    pub shutdown: Shutdown,
+    /// Counters for the summary.
+    pub stats: Arc<Stats>,
+    /// Live connections of the blocking modes.
+    pub live: Arc<Live>,
+    /// Connections accepted (or claimed by a worker about to accept).
+    accepted: AtomicU64,
+    /// Connections finished.
+    finished: AtomicU64,
+}
+
+impl Ctx {
+    /// A context for one server run.
+    pub fn new(cfg: ServerConfig, factory: SessionFactory, shutdown: Shutdown) -> Self {
+        Ctx {
+            cfg,
+            factory,
+            shutdown,
+            stats: Arc::default(),
+            live: Arc::default(),
+            accepted: AtomicU64::new(0),
+            finished: AtomicU64::new(0),
+        }
+    }
+
+    /// Reserves one accept under `--exit-after`; false when all are taken.
+    pub fn claim_accept(&self) -> bool {
+        let Some(max) = self.cfg.exit_after else { return true };
+        if self.accepted.fetch_add(1, Ordering::SeqCst) < max {
+            return true;
+        }
+        self.accepted.fetch_sub(1, Ordering::SeqCst);
+        false
+    }
+
+    /// Gives back a reservation whose accept did not happen.
+    pub fn unclaim_accept(&self) {
+        if self.cfg.exit_after.is_some() {
+            self.accepted.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Counts a finished connection; the last one of `--exit-after` starts the shutdown.
+    pub fn finish_connection(&self) {
+        self.stats.add_served();
+        let done = self.finished.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.cfg.exit_after == Some(done) {
+            self.shutdown.trigger();
+        }
+    }
+}
+
+/// Serves on `listeners` in the configured mode until shutdown, then lets
+/// in-flight replies finish (at most [`GRACE`]) and returns the counters.
+///
+/// `listeners` holds one socket, or one per poll worker when they share a
+/// port through `SO_REUSEPORT`.
+///
+/// # Errors
+/// When the listener breaks (not for any client's misbehaviour).
+pub fn run(
+    listeners: Vec<Listener>,
+    cfg: ServerConfig,
+    factory: SessionFactory,
+    shutdown: Shutdown,
+) -> io::Result<Arc<Stats>> {
+    let ctx = Arc::new(Ctx::new(cfg, factory, shutdown));
+    let mut listeners = listeners.into_iter();
+    let first = listeners
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no listener"))?;
+    match ctx.cfg.mode {
+        Mode::Sequential => sequential::run(&first, &ctx)?,
+        Mode::Thread => thread::run(&first, &ctx)?,
+        Mode::Pool => pool::run(&first, &ctx)?,
+        Mode::Poll => poll::run(std::iter::once(first).chain(listeners).collect(), &ctx)?,
+        Mode::Fork => fork::run(first, &ctx)?,
+    }
+    ctx.live.stop_reading_all();
+    if !ctx.live.wait_empty(GRACE) {
+        tracing::warn!(
+            open = ctx.live.len(),
+            "grace period over, closing the remaining connections"
+        );
+    }
+    Ok(Arc::clone(&ctx.stats))
+}

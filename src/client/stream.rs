@@ -1,0 +1,127 @@
+//! The TCP (or Unix stream) client: connect, then either send one message and
+//! read to the end, or stream stdin and the socket both ways at once.
+//!
+//! The half-close (`shutdown(SHUT_WR)`) is the key move: it tells the server
+//! "no more requests" while leaving the socket open to read the rest of the
+//! reply. Streaming runs stdin → socket on its own thread, so a server that
+//! talks first, or a reply that arrives while the user types, shows at once.
+
+use crate::conn::Stream;
+use crate::exit::NetError;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown as How, SocketAddr, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::Duration;
+
+/// Connects to the first address of `addrs` that accepts, in order.
+///
+/// # Errors
+/// [`NetError::Refused`] when every address refuses; a timeout or other I/O error otherwise.
+pub fn connect_tcp(addrs: &[SocketAddr], timeout: Option<Duration>) -> io::Result<Stream> {
+    let mut last = io::Error::from(NetError::Refused);
+    for addr in addrs {
+        tracing::debug!(%addr, "socket(TCP) + connect");
+        let attempt = match timeout {
+            Some(t) => TcpStream::connect_timeout(addr, t),
+            None => TcpStream::connect(addr),
+        };
+        match attempt {
+            Ok(s) => {
+                s.set_nodelay(true)?;
+                return Ok(Stream::Tcp(s));
+            }
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => last = NetError::Refused.into(),
+            Err(e) => last = io::Error::new(e.kind(), format!("cannot connect to {addr}: {e}")),
+        }
+    }
+    Err(last)
+}
+
+/// Connects to the Unix stream socket at `path`.
+///
+/// # Errors
+/// [`NetError::Refused`] when nothing listens there.
+pub fn connect_unix(path: &Path) -> io::Result<Stream> {
+    tracing::debug!(path = %path.display(), "socket(AF_UNIX) + connect");
+    match UnixStream::connect(path) {
+        Ok(s) => Ok(Stream::Unix(s)),
+        Err(e) if matches!(e.kind(), io::ErrorKind::ConnectionRefused | io::ErrorKind::NotFound) => {
+            Err(NetError::Refused.into())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Sends `message`, half-closes, and copies everything the server sends to `out` until it closes.
+///
+/// # Errors
+/// I/O errors; a read timeout when the server stays silent past `--timeout`.
+pub fn one_shot(stream: &Stream, message: &[u8], out: &mut dyn Write) -> io::Result<u64> {
+    let mut sock = stream;
+    match sock.write_all(message) {
+        Ok(()) => tracing::debug!(bytes = message.len(), "send"),
+        // The server may close before reading everything (hello, time): still print its reply.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe || e.kind() == io::ErrorKind::ConnectionReset => {
+            tracing::debug!(error = %e, "send cut short by the server");
+        }
+        Err(e) => return Err(e),
+    }
+    tracing::debug!("shutdown(write)");
+    let _ = stream.shutdown(How::Write);
+    copy_to_end(stream, out)
+}
+
+/// Streams `input` to the server (half-closing at its end) and the server's
+/// bytes to `out`, concurrently, until the server closes.
+///
+/// # Errors
+/// I/O errors on the socket or `out`.
+pub fn stream(stream: &Stream, mut input: impl Read + Send + 'static, out: &mut dyn Write) -> io::Result<u64> {
+    let mut writer = stream.try_clone()?;
+    std::thread::Builder::new().name("stdin".into()).spawn(move || {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = match input.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            if let Err(e) = writer.write_all(buf.get(..n).unwrap_or_default()) {
+                tracing::debug!(error = %e, "send stopped");
+                return;
+            }
+            tracing::debug!(bytes = n, "send");
+        }
+        tracing::debug!("stdin ended: shutdown(write)");
+        let _ = writer.shutdown(How::Write);
+    })?;
+    copy_to_end(stream, out)
+}
+
+fn copy_to_end(stream: &Stream, out: &mut dyn Write) -> io::Result<u64> {
+    let mut sock = stream;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = match sock.read(&mut buf) {
+            Ok(0) => {
+                tracing::debug!("recv 0 bytes (EOF)");
+                return Ok(total);
+            }
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "timed out waiting for the server",
+                ));
+            }
+            Err(e) => return Err(e),
+        };
+        tracing::debug!(bytes = n, "recv");
+        total += n as u64;
+        out.write_all(buf.get(..n).unwrap_or_default())
+            .map_err(crate::exit::stdout_error)?;
+        out.flush().map_err(crate::exit::stdout_error)?;
+    }
+}

@@ -1,0 +1,129 @@
+//! The blocking per-connection loop: read, let the session answer, write it
+//! all, repeat until EOF or the session says close.
+//!
+//! - `read` returning 0 is EOF: the peer half-closed. The session flushes what
+//!   it held back (a split UTF-8 character), the reply is written, and only
+//!   then is our side closed, so half-closing clients get every byte.
+//! - Writing the whole reply before the next read is the back-pressure: a
+//!   client that stops reading stops being read, and nothing grows unbounded.
+//! - Closing while the peer still sends would make the kernel answer with a
+//!   reset that can destroy the reply in flight; so our side is half-closed
+//!   first and the rest of the input is read and discarded briefly (a lingering close).
+
+use super::Ctx;
+use super::live::Tracked;
+use crate::proto::{ConnInfo, Flow};
+use std::io::{self, Read, Write};
+use std::net::Shutdown as How;
+use std::time::{Duration, Instant};
+
+/// Read size; also bounds one reply (at most 3× this for the uppercase handler).
+pub const READ_BUF: usize = 64 * 1024;
+/// How long a lingering close waits for the peer's EOF.
+const LINGER: Duration = Duration::from_millis(500);
+/// At most this much input is discarded during a lingering close.
+const LINGER_BYTES: usize = 1 << 20;
+
+/// Bytes moved over one connection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Bytes received.
+    pub bytes_in: u64,
+    /// Bytes sent.
+    pub bytes_out: u64,
+}
+
+/// Serves one connection to its end. Never fails: errors close this
+/// connection only and are logged with the peer's address.
+pub fn serve(tracked: Tracked, info: ConnInfo, ctx: &Ctx) -> Report {
+    let started = Instant::now();
+    let peer = info.peer.map_or_else(|| "unix".to_string(), |p| p.to_string());
+    tracing::info!(%peer, "connection opened");
+    let mut report = Report::default();
+    let result = exchange(&tracked, &info, ctx, &mut report);
+    match &result {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut => {
+            tracing::info!(%peer, "idle timeout, closing");
+        }
+        Err(e) => tracing::warn!(%peer, error = %e, "connection error"),
+    }
+    linger_close(&tracked);
+    tracing::info!(
+        %peer,
+        bytes_in = report.bytes_in,
+        bytes_out = report.bytes_out,
+        duration = ?started.elapsed(),
+        "connection closed"
+    );
+    report
+}
+
+fn exchange(tracked: &Tracked, info: &ConnInfo, ctx: &Ctx, report: &mut Report) -> io::Result<()> {
+    let mut conn = &tracked.conn;
+    conn.set_read_timeout(ctx.cfg.idle_timeout)?;
+    conn.set_write_timeout(ctx.cfg.idle_timeout)?;
+    conn.set_nodelay()?;
+    let mut session = (ctx.factory)(info);
+    let mut buf = vec![0u8; READ_BUF];
+    let mut out = Vec::with_capacity(READ_BUF);
+    let mut flow = session.on_start(&mut out);
+    send(&mut conn, &mut out, ctx, report)?;
+    while flow == Flow::Continue {
+        let n = match conn.read(&mut buf) {
+            Ok(0) => {
+                tracing::debug!("recv 0 bytes (EOF)");
+                session.on_eof(&mut out).map_err(io::Error::other)?;
+                send(&mut conn, &mut out, ctx, report)?;
+                return Ok(());
+            }
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        tracing::debug!(bytes = n, "recv");
+        report.bytes_in += n as u64;
+        ctx.stats.add_in(n);
+        flow = session
+            .on_data(buf.get(..n).unwrap_or_default(), &mut out)
+            .map_err(io::Error::other)?;
+        send(&mut conn, &mut out, ctx, report)?;
+    }
+    Ok(())
+}
+
+fn send(conn: &mut &crate::conn::Stream, out: &mut Vec<u8>, ctx: &Ctx, report: &mut Report) -> io::Result<()> {
+    if out.is_empty() {
+        return Ok(());
+    }
+    if !ctx.cfg.delay.is_zero() {
+        // A shutdown cuts the wait short; the reply is still sent.
+        ctx.shutdown.sleep(ctx.cfg.delay);
+    }
+    conn.write_all(out)?;
+    tracing::debug!(bytes = out.len(), "send");
+    report.bytes_out += out.len() as u64;
+    ctx.stats.add_out(out.len());
+    out.clear();
+    Ok(())
+}
+
+/// Half-closes, then reads and drops what the peer still sends, briefly.
+fn linger_close(tracked: &Tracked) {
+    let mut conn = &tracked.conn;
+    tracing::debug!("shutdown(write)");
+    if conn.shutdown(How::Write).is_err() {
+        return;
+    }
+    let _ = conn.set_read_timeout(Some(LINGER));
+    let deadline = Instant::now() + LINGER;
+    let mut sink = [0u8; 8192];
+    let mut drained = 0;
+    while drained < LINGER_BYTES && Instant::now() < deadline {
+        match conn.read(&mut sink) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => drained += n,
+        }
+    }
+    tracing::debug!("close");
+}

@@ -1,0 +1,136 @@
+//! Fork mode: one process per client, as the classic Unix servers did.
+//!
+//! The parent only accepts and forks; the child closes its copy of the
+//! listener, serves its one client and exits. The parent reaps finished
+//! children with `waitpid(WNOHANG)` before each accept and on a short tick,
+//! so it never blocks on a child and no zombie outlives its connection. Each
+//! child reports its byte counts to the parent over a datagram socket pair
+//! (one small atomic message), so the summary covers every child.
+//!
+//! Forking is only sound while the parent has a single thread; this mode
+//! starts no other thread.
+
+use super::Ctx;
+use super::accept::{Dispatch, accept_loop};
+use super::drive::{self, Report};
+use crate::conn::{Listener, Stream};
+use crate::proto::ConnInfo;
+use crate::shutdown::GRACE;
+use nix::sys::signal::{Signal, kill};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::{ForkResult, Pid, fork};
+use std::collections::HashSet;
+use std::io;
+use std::os::unix::net::UnixDatagram;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+struct Forker {
+    children: HashSet<Pid>,
+    /// Children send their [`Report`] here.
+    reports_tx: UnixDatagram,
+    reports_rx: UnixDatagram,
+}
+
+impl Forker {
+    /// Collects every finished child without blocking.
+    fn reap(&mut self, ctx: &Ctx) {
+        while !self.children.is_empty() {
+            match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, _) | WaitStatus::Signaled(pid, _, _)) => {
+                    if self.children.remove(&pid) {
+                        tracing::debug!(child = pid.as_raw(), "reaped");
+                        ctx.finish_connection();
+                    }
+                }
+                Ok(WaitStatus::StillAlive) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        let mut msg = [0u8; 16];
+        while let Ok(16) = self.reports_rx.recv(&mut msg) {
+            let (a, b) = msg.split_at(8);
+            let word = |s: &[u8]| s.try_into().map(u64::from_le_bytes).unwrap_or(0);
+            ctx.stats.add_in(usize::try_from(word(a)).unwrap_or(usize::MAX));
+            ctx.stats.add_out(usize::try_from(word(b)).unwrap_or(usize::MAX));
+        }
+    }
+}
+
+impl Dispatch for Forker {
+    fn before_accept(&mut self, ctx: &Arc<Ctx>) -> bool {
+        self.reap(ctx);
+        while self.children.len() >= ctx.cfg.max_conns.max(1) {
+            if ctx.shutdown.sleep(Duration::from_millis(20)) {
+                return false;
+            }
+            self.reap(ctx);
+        }
+        true
+    }
+
+    fn dispatch(&mut self, ctx: &Arc<Ctx>, conn: Stream, info: ConnInfo) -> Option<(Stream, ConnInfo)> {
+        // SAFETY: this process runs a single thread in fork mode (nothing here
+        // spawns one), so the child starts with no lock held by a vanished thread.
+        match unsafe { fork() } {
+            Ok(ForkResult::Child) => Some((conn, info)),
+            Ok(ForkResult::Parent { child }) => {
+                tracing::debug!(child = child.as_raw(), "fork");
+                self.children.insert(child);
+                None
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "fork failed, dropping the connection");
+                ctx.finish_connection();
+                None
+            }
+        }
+    }
+}
+
+/// Runs the fork-per-connection server until shutdown. In a child this
+/// serves the connection and exits the process; it never returns there.
+///
+/// # Errors
+/// When the listener breaks or the report channel cannot be made.
+pub fn run(listener: Listener, ctx: &Arc<Ctx>) -> io::Result<()> {
+    let (reports_tx, reports_rx) = UnixDatagram::pair()?;
+    reports_rx.set_nonblocking(true)?;
+    let mut forker = Forker {
+        children: HashSet::new(),
+        reports_tx,
+        reports_rx,
+    };
+    if let Some((conn, info)) = accept_loop(&listener, ctx, &mut forker)? {
+        // The child: the listening socket belongs to the parent alone.
+        drop(listener);
+        let Report { bytes_in, bytes_out } = drive::serve(ctx.live.track(conn), info, ctx);
+        let mut msg = [0u8; 16];
+        msg[..8].copy_from_slice(&bytes_in.to_le_bytes());
+        msg[8..].copy_from_slice(&bytes_out.to_le_bytes());
+        let _ = forker.reports_tx.send(&msg);
+        std::process::exit(0);
+    }
+    let deadline = Instant::now() + GRACE;
+    while !forker.children.is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        forker.reap(ctx);
+    }
+    for child in &forker.children {
+        tracing::warn!(child = child.as_raw(), "grace period over, killing the child");
+        let _ = kill(*child, Signal::SIGKILL);
+    }
+    while !forker.children.is_empty() {
+        match waitpid(None, None) {
+            Ok(WaitStatus::Exited(pid, _) | WaitStatus::Signaled(pid, _, _)) => {
+                if forker.children.remove(&pid) {
+                    ctx.finish_connection();
+                }
+            }
+            Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+    forker.reap(ctx);
+    Ok(())
+}

@@ -1,0 +1,49 @@
+//! Thread mode: a new thread for every client, at most `--max-conns` at once.
+//! Past the cap the accept loop stops accepting, so new clients wait in the
+//! listen backlog instead of each costing a thread (and its stack).
+
+use super::Ctx;
+use super::accept::{Dispatch, accept_loop};
+use super::drive;
+use crate::conn::{Listener, Stream};
+use crate::proto::ConnInfo;
+use std::io;
+use std::sync::Arc;
+
+/// Stack size of a connection thread: the driver needs little, and a thousand
+/// clients at the default 2 MiB would reserve 2 GiB of address space.
+const STACK: usize = 256 * 1024;
+
+struct Spawn;
+
+impl Dispatch for Spawn {
+    fn before_accept(&mut self, ctx: &Arc<Ctx>) -> bool {
+        ctx.live.wait_below(ctx.cfg.max_conns.max(1), &ctx.shutdown)
+    }
+
+    fn dispatch(&mut self, ctx: &Arc<Ctx>, conn: Stream, info: ConnInfo) -> Option<(Stream, ConnInfo)> {
+        // Tracked before the thread starts, so the cap counts it at once.
+        let tracked = ctx.live.track(conn);
+        let worker = Arc::clone(ctx);
+        let spawned = std::thread::Builder::new()
+            .name("conn".into())
+            .stack_size(STACK)
+            .spawn(move || {
+                drive::serve(tracked, info, &worker);
+                worker.finish_connection();
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot start a thread for a connection");
+            ctx.finish_connection();
+        }
+        None
+    }
+}
+
+/// Runs the thread-per-connection server until shutdown.
+///
+/// # Errors
+/// When the listener breaks.
+pub fn run(listener: &Listener, ctx: &Arc<Ctx>) -> io::Result<()> {
+    accept_loop(listener, ctx, &mut Spawn).map(|_| ())
+}
