@@ -2,5 +2,6 @@
 //! with std sockets and with Python 3's standard library as an independent peer.
 
 mod cli;
+mod tcp;
 mod udp;
 mod util;

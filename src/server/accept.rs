@@ -51,6 +51,8 @@ pub trait Dispatch {
     fn before_accept(&mut self, _ctx: &Arc<Ctx>) -> bool {
         true
     }
+    /// Runs on every tick while the loop waits (fork reaps children here).
+    fn housekeeping(&mut self, _ctx: &Arc<Ctx>) {}
     /// Takes the connection. `Some` hands it back to the caller of
     /// [`accept_loop`], which then returns it (a forked child does this).
     fn dispatch(&mut self, ctx: &Arc<Ctx>, conn: Stream, info: ConnInfo) -> Option<(Stream, ConnInfo)>;
@@ -74,7 +76,9 @@ pub fn accept_loop(
         }
         if !ctx.claim_accept() {
             // --exit-after: every connection is accepted; wait for them to finish.
-            let _ = ctx.shutdown.wait(ctx.shutdown.fd(), None);
+            while ctx.shutdown.wait(ctx.shutdown.fd(), Some(TICK))? != Wake::Shutdown {
+                dispatch.housekeeping(ctx);
+            }
             return Ok(None);
         }
         let accepted = match ctx.shutdown.wait(listener.as_fd(), Some(TICK))? {

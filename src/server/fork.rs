@@ -58,6 +58,10 @@ impl Forker {
 }
 
 impl Dispatch for Forker {
+    fn housekeeping(&mut self, ctx: &Arc<Ctx>) {
+        self.reap(ctx);
+    }
+
     fn before_accept(&mut self, ctx: &Arc<Ctx>) -> bool {
         self.reap(ctx);
         while self.children.len() >= ctx.cfg.max_conns.max(1) {

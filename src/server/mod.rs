@@ -138,6 +138,20 @@ impl Ctx {
     }
 }
 
+/// A thread blocked in `read()` serving a client never sees the shutdown: this
+/// watcher waits for it and ends the read side of every live connection, so
+/// each handler flushes its reply and returns. (Not for fork mode, which must
+/// stay single-threaded, nor poll mode, whose loop watches the pipe itself.)
+fn wake_readers_on_shutdown(ctx: &Arc<Ctx>) -> io::Result<()> {
+    let ctx = Arc::clone(ctx);
+    std::thread::Builder::new().name("shutdown".into()).spawn(move || {
+        if ctx.shutdown.wait(ctx.shutdown.fd(), None).is_ok() {
+            ctx.live.stop_reading_all();
+        }
+    })?;
+    Ok(())
+}
+
 /// Serves on `listeners` in the configured mode until shutdown, then lets
 /// in-flight replies finish (at most [`GRACE`]) and returns the counters.
 ///
@@ -153,6 +167,9 @@ pub fn run(
     shutdown: Shutdown,
 ) -> io::Result<Arc<Stats>> {
     let ctx = Arc::new(Ctx::new(cfg, factory, shutdown));
+    if matches!(ctx.cfg.mode, Mode::Sequential | Mode::Thread | Mode::Pool) {
+        wake_readers_on_shutdown(&ctx)?;
+    }
     let mut listeners = listeners.into_iter();
     let first = listeners
         .next()
