@@ -25,6 +25,7 @@
 //! | durations such as `100ms` or `2` | [`duration`] |
 //! | tracing to stderr, `-v` / `-vv` / `-q` | [`logging`] |
 
+pub mod bench;
 pub mod byteorder;
 pub mod client;
 pub mod conn;

@@ -1,6 +1,7 @@
 //! From parsed arguments to library calls: the only place where clap types,
 //! library configs and real sockets meet. Each command's glue is a function.
 
+mod bench;
 mod info;
 mod tcp;
 mod udp;
@@ -16,6 +17,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::TcpClient(args) => tcp::client(args),
         Command::UdpServer(args) => udp::server(args),
         Command::UdpClient(args) => udp::client(args),
+        Command::Bench(args) => bench::run(args),
         Command::Resolve(args) => info::resolve(args),
         Command::Byteorder(args) => info::byteorder(args),
     }

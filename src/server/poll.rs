@@ -363,15 +363,7 @@ impl<'a> Worker<'a> {
         }
         let delay = self.ctx.cfg.delay;
         if delay.is_zero() {
-            if conn.sent == conn.out.len() {
-                conn.out.clear();
-                conn.sent = 0;
-            }
-            if conn.out.is_empty() {
-                conn.out = bytes;
-            } else {
-                conn.out.extend_from_slice(&bytes);
-            }
+            compact(&mut conn.out, &mut conn.sent).extend_from_slice(&bytes);
         } else {
             let at = Instant::now() + delay;
             conn.delayed_bytes += bytes.len();
@@ -422,8 +414,17 @@ impl<'a> Worker<'a> {
             if conn.closing {
                 continue; // lingering: discard
             }
-            let mut reply = Vec::new();
-            match conn.session.on_data(self.buf.get(..n).unwrap_or_default(), &mut reply) {
+            let data = self.buf.get(..n).unwrap_or_default();
+            let delayed = !self.ctx.cfg.delay.is_zero();
+            // Without --delay the session appends straight to the pending
+            // output: no buffer per read.
+            let mut held = Vec::new();
+            let sink = if delayed {
+                &mut held
+            } else {
+                compact(&mut conn.out, &mut conn.sent)
+            };
+            match conn.session.on_data(data, sink) {
                 Ok(Flow::Continue) => {}
                 Ok(Flow::Close) => conn.closing = true,
                 Err(e) => {
@@ -431,7 +432,7 @@ impl<'a> Worker<'a> {
                     conn.closing = true;
                 }
             }
-            self.queue(key, reply);
+            self.queue(key, held);
             self.flush(key);
         }
     }
@@ -610,6 +611,19 @@ impl<'a> Worker<'a> {
         }
         Ok(())
     }
+}
+
+/// Drops already-sent bytes from the front of a pending output buffer
+/// (cheaply: only when all of it was sent, or more than half).
+fn compact<'a>(out: &'a mut Vec<u8>, sent: &mut usize) -> &'a mut Vec<u8> {
+    if *sent == out.len() {
+        out.clear();
+        *sent = 0;
+    } else if *sent > out.len() / 2 {
+        out.drain(..*sent);
+        *sent = 0;
+    }
+    out
 }
 
 /// How often idle connections are looked for: a quarter of the idle timeout, at most 1 s.

@@ -1,0 +1,44 @@
+//! `bench`: the load generator's glue and output.
+
+use super::Out;
+use crate::cli::{BenchArgs, BenchReplyArg, ProtoArg};
+use netlab::bench::{self, BenchConfig, Expect, Stop, Target};
+use netlab::exit::NetError;
+use netlab::net;
+
+pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let target = match &args.unix {
+        Some(path) => Target::Unix(path.clone()),
+        None => {
+            let host = args.host.as_deref().unwrap_or("127.0.0.1");
+            let addr = net::resolve(host, args.port)?
+                .into_iter()
+                .next()
+                .ok_or(NetError::Refused)?;
+            Target::Tcp(addr)
+        }
+    };
+    let ProtoArg::Tcp = args.proto;
+    let cfg = BenchConfig {
+        target: target.clone(),
+        conns: usize::try_from(args.conns).unwrap_or(usize::MAX),
+        size: args.size,
+        stop: args.requests.map_or(Stop::After(args.duration), Stop::Requests),
+        expect: match args.reply {
+            BenchReplyArg::Upper => Expect::Upper,
+            BenchReplyArg::Echo => Expect::Echo,
+        },
+    };
+    tracing::info!(?target, conns = cfg.conns, size = cfg.size, "bench starting");
+    let summary = bench::run(&cfg)?;
+    let mut out = Out::new();
+    if args.json {
+        out.json(&serde_json::to_value(&summary)?)?;
+    } else {
+        out.line(summary.line().as_bytes())?;
+    }
+    if summary.errors > 0 {
+        anyhow::bail!("{} errors (wrong replies, resets or failed connects)", summary.errors);
+    }
+    Ok(())
+}
