@@ -543,3 +543,129 @@ fn netlab_client_against_python_sequential_server() {
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "Got 5 bytes: HELLO");
 }
+
+#[test]
+fn thread_mode_cap_makes_the_rest_wait_in_the_backlog() {
+    let server = start("thread", &["--max-conns", "2", "--delay", "300ms"]);
+    let addr = server.socket_addr();
+    let started = Instant::now();
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            thread::spawn(move || {
+                let mut s = TcpStream::connect(addr).expect("connect");
+                s.write_all(b"x").expect("send");
+                s.shutdown(Shutdown::Write).expect("half-close");
+                let mut r = String::new();
+                s.read_to_string(&mut r).expect("reply");
+                assert_eq!(r, "X");
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().expect("client");
+    }
+    assert!(
+        started.elapsed() >= Duration::from_millis(600),
+        "two rounds expected, took {:?}",
+        started.elapsed()
+    );
+}
+
+/// Runs a hello server (it closes first, so its side of the connection sits
+/// in TIME_WAIT afterwards), stops it, and restarts on the same port.
+fn restart_after_time_wait(flags: &[&str]) -> std::process::Output {
+    let mut args = vec!["--handler", "hello"];
+    args.extend_from_slice(flags);
+    let first = start("thread", &args);
+    let port = first.port();
+    let mut s = connect(&first);
+    let mut greeting = String::new();
+    s.read_to_string(&mut greeting).expect("hello");
+    drop(s);
+    thread::sleep(Duration::from_millis(100));
+    let (status, _) = first.terminate();
+    assert!(status.success());
+    let mut again = vec!["tcp-server", "-p", &port, "--exit-after", "1", "--handler", "hello"];
+    again.extend_from_slice(flags);
+    let mut cmd = netlab(&again);
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn");
+    // If it listens, serve it its one connection so it exits.
+    thread::sleep(Duration::from_millis(300));
+    let _ = TcpStream::connect(format!("127.0.0.1:{port}")).map(|mut c| c.read_to_end(&mut Vec::new()));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    child.wait_with_output().expect("output")
+}
+
+#[test]
+fn no_reuseaddr_restart_fails_while_time_wait_lasts() {
+    let out = restart_after_time_wait(&["--no-reuseaddr"]);
+    assert_eq!(code(&out), 1, "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("address already in use"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn reuseaddr_restart_succeeds_despite_time_wait() {
+    let out = restart_after_time_wait(&[]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert!(text(&out.stdout).starts_with("server ready on 127.0.0.1:"));
+}
+
+#[test]
+fn poll_mode_cap_defers_accepts() {
+    let server = start("poll", &["--max-conns", "1"]);
+    let first = connect(&server);
+    let addr = server.socket_addr();
+    let waiting = thread::spawn(move || {
+        let mut s = TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+        s.write_all(b"second").expect("send");
+        s.shutdown(Shutdown::Write).expect("half-close");
+        let mut r = String::new();
+        s.read_to_string(&mut r).expect("reply");
+        r
+    });
+    thread::sleep(Duration::from_millis(300));
+    assert!(!waiting.is_finished(), "served past --max-conns");
+    drop(first);
+    assert_eq!(waiting.join().expect("second"), "SECOND");
+}
+
+#[test]
+fn bench_checks_every_reply() {
+    let server = start("poll", &[]);
+    let out = netlab_out(&[
+        "bench",
+        "-p",
+        &server.port(),
+        "--conns",
+        "4",
+        "--requests",
+        "200",
+        "--size",
+        "100",
+        "--json",
+    ]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["requests"], 200);
+    assert_eq!(v["errors"], 0);
+    for key in ["rps", "mbps", "p50_us", "p99_us", "max_us"] {
+        assert!(v[key].is_number(), "{key} in {v}");
+    }
+    // An upper server does not echo: every reply is wrong.
+    let wrong = netlab_out(&["bench", "-p", &server.port(), "--requests", "10", "--reply", "echo"]);
+    assert_eq!(code(&wrong), 1);
+    assert!(text(&wrong.stdout).contains("errors"), "{}", text(&wrong.stdout));
+    let gone = netlab_out(&["bench", "-p", "1", "--requests", "1"]);
+    assert_eq!(code(&gone), 69, "{}", text(&gone.stderr));
+}

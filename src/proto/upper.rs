@@ -38,17 +38,29 @@ impl Upper {
             let done = upper_complete(joined, out);
             if done < held {
                 // Still incomplete: `input` was too short to finish it.
-                self.held_len = joined.len();
-                self.held[..joined.len()].copy_from_slice(joined);
+                self.hold(joined, out);
                 return;
             }
             self.held_len = 0;
             input = &input[done - held..];
         }
         let done = upper_complete(input, out);
-        let tail = &input[done..];
-        self.held[..tail.len()].copy_from_slice(tail);
-        self.held_len = tail.len();
+        self.hold(input.get(done..).unwrap_or_default(), out);
+    }
+
+    /// Keeps an incomplete trailing character. `upper_complete` leaves at most
+    /// 3 bytes unconsumed; were it ever more, they would pass through unchanged.
+    fn hold(&mut self, tail: &[u8], out: &mut Vec<u8>) {
+        match self.held.get_mut(..tail.len()) {
+            Some(slot) => {
+                slot.copy_from_slice(tail);
+                self.held_len = tail.len();
+            }
+            None => {
+                out.extend_from_slice(tail);
+                self.held_len = 0;
+            }
+        }
     }
 
     /// End of stream: sends a held incomplete character as it is.
