@@ -200,3 +200,55 @@ impl AsFd for Stream {
         }
     }
 }
+
+/// A non-blocking connection driven by a mio event loop (poll mode, bench).
+#[derive(Debug)]
+pub enum EventStream {
+    /// A TCP connection.
+    Tcp(mio::net::TcpStream),
+    /// A Unix stream connection.
+    Unix(mio::net::UnixStream),
+}
+
+impl EventStream {
+    /// The handle to register with a `mio::Poll`.
+    pub fn source(&mut self) -> &mut dyn mio::event::Source {
+        match self {
+            EventStream::Tcp(s) => s,
+            EventStream::Unix(s) => s,
+        }
+    }
+
+    /// Reads what is there; `WouldBlock` when nothing is.
+    ///
+    /// # Errors
+    /// As `read(2)`.
+    pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            EventStream::Tcp(s) => s.read(buf),
+            EventStream::Unix(s) => s.read(buf),
+        }
+    }
+
+    /// Writes what fits; `WouldBlock` when nothing does.
+    ///
+    /// # Errors
+    /// As `write(2)`.
+    pub fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            EventStream::Tcp(s) => s.write(buf),
+            EventStream::Unix(s) => s.write(buf),
+        }
+    }
+
+    /// Half-closes or closes.
+    ///
+    /// # Errors
+    /// When the socket is already gone.
+    pub fn shutdown(&self, how: How) -> io::Result<()> {
+        match self {
+            EventStream::Tcp(s) => s.shutdown(how),
+            EventStream::Unix(s) => s.shutdown(how),
+        }
+    }
+}

@@ -105,17 +105,12 @@ fn half_close_gets_the_whole_reply(mode: &str) {
     assert_same(&request.to_ascii_uppercase(), &exchange(&server, &request), mode);
 }
 
-/// 8 clients at once against `--delay 300ms`: how many rounds each mode needs.
-fn concurrency_lesson(mode: &str) {
-    let extra: &[&str] = if mode == "pool" {
-        &["--delay", "300ms", "--workers", "4"]
-    } else {
-        &["--delay", "300ms"]
-    };
-    let server = start(mode, extra);
+/// Starts `n` clients at once, each sending its own message and checking
+/// its own reply; returns how long the slowest took.
+fn concurrent_clients(server: &Server, n: usize) -> Duration {
     let addr = server.socket_addr();
     let started = Instant::now();
-    let clients: Vec<_> = (0..8)
+    let clients: Vec<_> = (0..n)
         .map(|i| {
             thread::spawn(move || {
                 let mut s = TcpStream::connect(addr).expect("connect");
@@ -131,7 +126,18 @@ fn concurrency_lesson(mode: &str) {
     for c in clients {
         c.join().expect("client");
     }
-    let took = started.elapsed();
+    started.elapsed()
+}
+
+/// 8 clients at once against `--delay 300ms`: how many rounds each mode needs.
+fn concurrency_lesson(mode: &str) {
+    let extra: &[&str] = if mode == "pool" {
+        &["--delay", "300ms", "--workers", "4"]
+    } else {
+        &["--delay", "300ms"]
+    };
+    let server = start(mode, extra);
+    let took = concurrent_clients(&server, 8);
     let round = Duration::from_millis(300);
     match mode {
         "sequential" => assert!(took >= round * 8, "sequential took {took:?}"),
@@ -527,19 +533,8 @@ sock.close()
 
 #[test]
 fn netlab_client_against_python_sequential_server() {
-    use std::io::BufRead;
-    let mut py = std::process::Command::new("python3")
-        .args(["-c", PY_SEQUENTIAL_SERVER])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3");
-    let mut port = String::new();
-    std::io::BufReader::new(py.stdout.take().expect("stdout"))
-        .read_line(&mut port)
-        .expect("port");
-    let out = netlab_out(&["tcp-client", "127.0.0.1", "hello", "-p", port.trim()]);
-    let _ = py.kill();
-    let _ = py.wait();
+    let py = PyServer::start(PY_SEQUENTIAL_SERVER, &[]);
+    let out = netlab_out(&["tcp-client", "127.0.0.1", "hello", "-p", &py.port]);
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "Got 5 bytes: HELLO");
 }
@@ -547,28 +542,8 @@ fn netlab_client_against_python_sequential_server() {
 #[test]
 fn thread_mode_cap_makes_the_rest_wait_in_the_backlog() {
     let server = start("thread", &["--max-conns", "2", "--delay", "300ms"]);
-    let addr = server.socket_addr();
-    let started = Instant::now();
-    let clients: Vec<_> = (0..4)
-        .map(|_| {
-            thread::spawn(move || {
-                let mut s = TcpStream::connect(addr).expect("connect");
-                s.write_all(b"x").expect("send");
-                s.shutdown(Shutdown::Write).expect("half-close");
-                let mut r = String::new();
-                s.read_to_string(&mut r).expect("reply");
-                assert_eq!(r, "X");
-            })
-        })
-        .collect();
-    for c in clients {
-        c.join().expect("client");
-    }
-    assert!(
-        started.elapsed() >= Duration::from_millis(600),
-        "two rounds expected, took {:?}",
-        started.elapsed()
-    );
+    let took = concurrent_clients(&server, 4);
+    assert!(took >= Duration::from_millis(600), "two rounds expected, took {took:?}");
 }
 
 /// Runs a hello server (it closes first, so its side of the connection sits

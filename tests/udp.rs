@@ -294,23 +294,12 @@ for _ in range(int(sys.argv[1])):
 
 #[test]
 fn netlab_client_against_python_server() {
-    use std::io::BufRead;
-    let mut py = std::process::Command::new("python3")
-        .args(["-c", PY_SERVER, "2"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3");
-    let mut port = String::new();
-    std::io::BufReader::new(py.stdout.take().expect("stdout"))
-        .read_line(&mut port)
-        .expect("port");
+    let py = PyServer::start(PY_SERVER, &["2"]);
     let out = run(
-        netlab(&["udp-client", "-p", port.trim()]),
+        netlab(&["udp-client", "-p", &py.port]),
         b"abc\nhello!\n",
         Duration::from_secs(20),
     );
-    let _ = py.kill();
-    let _ = py.wait();
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
     assert_same(
         b"Your data was 3 bytes long\nYour data was 6 bytes long\n",

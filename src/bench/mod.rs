@@ -9,11 +9,12 @@
 
 pub mod stats;
 
+use crate::conn::EventStream;
 use crate::proto::upper::upper_once;
 use mio::net::{TcpStream, UnixStream};
-use mio::{Events, Interest, Poll, Token, event::Source};
+use mio::{Events, Interest, Poll, Token};
 use stats::Summary;
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -63,35 +64,9 @@ pub struct BenchConfig {
     pub expect: Expect,
 }
 
-enum Sock {
-    Tcp(TcpStream),
-    Unix(UnixStream),
-}
-
-impl Sock {
-    fn source(&mut self) -> &mut dyn Source {
-        match self {
-            Sock::Tcp(s) => s,
-            Sock::Unix(s) => s,
-        }
-    }
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Sock::Tcp(s) => s.read(buf),
-            Sock::Unix(s) => s.read(buf),
-        }
-    }
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Sock::Tcp(s) => s.write(buf),
-            Sock::Unix(s) => s.write(buf),
-        }
-    }
-}
-
 /// One connection's progress through its current request.
 struct Client {
-    sock: Sock,
+    sock: EventStream,
     sent: u64,
     received: u64,
     started: Instant,
@@ -99,7 +74,7 @@ struct Client {
     busy: bool,
 }
 
-fn connect(target: &Target) -> io::Result<Sock> {
+fn connect(target: &Target) -> io::Result<EventStream> {
     Ok(match target {
         Target::Tcp(addr) => {
             let s = std::net::TcpStream::connect(addr).map_err(|e| match e.kind() {
@@ -108,7 +83,7 @@ fn connect(target: &Target) -> io::Result<Sock> {
             })?;
             s.set_nodelay(true)?;
             s.set_nonblocking(true)?;
-            Sock::Tcp(TcpStream::from_std(s))
+            EventStream::Tcp(TcpStream::from_std(s))
         }
         Target::Unix(path) => {
             let s = std::os::unix::net::UnixStream::connect(path).map_err(|e| match e.kind() {
@@ -116,7 +91,7 @@ fn connect(target: &Target) -> io::Result<Sock> {
                 _ => e,
             })?;
             s.set_nonblocking(true)?;
-            Sock::Unix(UnixStream::from_std(s))
+            EventStream::Unix(UnixStream::from_std(s))
         }
     })
 }

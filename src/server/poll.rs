@@ -18,15 +18,15 @@
 
 use super::Ctx;
 use super::accept::{AcceptError, PAUSE, classify};
-use crate::conn::Listener;
+use crate::conn::{EventStream, Listener};
 use crate::proto::{ConnInfo, Flow, Session};
 use crate::shutdown::GRACE;
-use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+use mio::net::{TcpListener, UnixListener};
 use mio::unix::SourceFd;
-use mio::{Events, Interest, Poll, Registry, Token, event::Source};
+use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 use std::collections::VecDeque;
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{Shutdown as How, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
@@ -88,41 +88,9 @@ enum Lsn {
     Unix(UnixListener),
 }
 
-enum Sock {
-    Tcp(TcpStream),
-    Unix(UnixStream),
-}
-
-impl Sock {
-    fn source(&mut self) -> &mut dyn Source {
-        match self {
-            Sock::Tcp(s) => s,
-            Sock::Unix(s) => s,
-        }
-    }
-    fn shutdown(&self, how: How) -> io::Result<()> {
-        match self {
-            Sock::Tcp(s) => s.shutdown(how),
-            Sock::Unix(s) => s.shutdown(how),
-        }
-    }
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Sock::Tcp(s) => s.read(buf),
-            Sock::Unix(s) => s.read(buf),
-        }
-    }
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Sock::Tcp(s) => s.write(buf),
-            Sock::Unix(s) => s.write(buf),
-        }
-    }
-}
-
 /// One client's state in the loop.
 struct Conn {
-    sock: Sock,
+    sock: EventStream,
     session: Box<dyn Session>,
     peer: String,
     /// Reply bytes not yet written; `out[sent..]` is pending.
@@ -274,9 +242,9 @@ impl<'a> Worker<'a> {
             let accepted = match listener {
                 Lsn::Tcp(l) => l.accept().map(|(s, a)| {
                     let _ = s.set_nodelay(true);
-                    (Sock::Tcp(s), Some(a))
+                    (EventStream::Tcp(s), Some(a))
                 }),
-                Lsn::Unix(l) => l.accept().map(|(s, _)| (Sock::Unix(s), None)),
+                Lsn::Unix(l) => l.accept().map(|(s, _)| (EventStream::Unix(s), None)),
             };
             match accepted {
                 Ok((sock, peer)) => self.open(sock, peer)?,
@@ -307,7 +275,7 @@ impl<'a> Worker<'a> {
         }
     }
 
-    fn open(&mut self, mut sock: Sock, peer: Option<SocketAddr>) -> io::Result<()> {
+    fn open(&mut self, mut sock: EventStream, peer: Option<SocketAddr>) -> io::Result<()> {
         let info = ConnInfo {
             peer,
             accepted_at: SystemTime::now(),
@@ -631,9 +599,4 @@ fn sweep_every(ctx: &Ctx) -> Duration {
     ctx.cfg.idle_timeout.map_or(Duration::from_secs(1), |d| {
         (d / 4).clamp(Duration::from_millis(10), Duration::from_secs(1))
     })
-}
-
-#[allow(dead_code)]
-fn _registry_is_send(r: &Registry) -> &Registry {
-    r
 }
