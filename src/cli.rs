@@ -191,6 +191,9 @@ pub struct TcpClientArgs {
     /// Give up connecting, or waiting for data, after this long, e.g. 2s
     #[arg(long, value_name = "DUR", value_parser = duration)]
     pub timeout: Option<Duration>,
+    /// Print each line the server sends as a JSON object {"line": ...}
+    #[arg(long)]
+    pub json: bool,
 }
 
 const UDP_SERVER_EXAMPLES: &str = "\

@@ -32,7 +32,8 @@ impl Listener {
     /// What `accept(2)` says; see [`crate::server::accept::classify`].
     pub fn accept(&self) -> io::Result<(Stream, Option<SocketAddr>)> {
         match self {
-            Listener::Tcp(l) => l.accept().map(|(s, a)| (Stream::Tcp(s), Some(a))),
+            // A dual-stack socket reports IPv4 clients as ::ffff:a.b.c.d; show them as IPv4.
+            Listener::Tcp(l) => l.accept().map(|(s, a)| (Stream::Tcp(s), Some(canonical(a)))),
             Listener::Unix(l) => l.accept().map(|(s, _)| (Stream::Unix(s), None)),
         }
     }
@@ -76,6 +77,11 @@ impl Listener {
             Listener::Unix(l) => l.set_nonblocking(on),
         }
     }
+}
+
+/// `[::ffff:127.0.0.1]:80` becomes `127.0.0.1:80`; everything else is unchanged.
+pub fn canonical(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(addr.ip().to_canonical(), addr.port())
 }
 
 impl AsFd for Listener {

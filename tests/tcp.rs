@@ -441,7 +441,7 @@ fn dual_stack_bind_serves_ipv6_and_ipv4() {
         let want = if host == "::1" {
             "Hello [::1]:"
         } else {
-            "Hello [::ffff:127.0.0.1]:"
+            "Hello 127.0.0.1:"
         };
         assert!(reply.starts_with(want), "{host}: {reply:?}");
     }
@@ -498,6 +498,14 @@ fn tcp_client_streams_stdin_in_pipes() {
         &out.stdout,
         "streamed",
     );
+}
+
+#[test]
+fn tcp_client_json_lines() {
+    let server = start("poll", &[]);
+    let out = netlab_out(&["tcp-client", "127.0.0.1", "one\ntwo", "-p", &server.port(), "--json"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "{\"line\":\"ONE\"}\n{\"line\":\"TWO\"}\n");
 }
 
 #[test]

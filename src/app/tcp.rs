@@ -10,6 +10,7 @@ use netlab::proto::handlers::Handler;
 use netlab::ready;
 use netlab::server::{self, Mode, ServerConfig};
 use netlab::shutdown::Shutdown;
+use std::io::Write;
 use std::path::PathBuf;
 
 /// Removes the Unix socket file this server created, however it stops.
@@ -93,10 +94,48 @@ pub fn client(args: TcpClientArgs) -> anyhow::Result<()> {
         }
     };
     conn.set_read_timeout(args.timeout)?;
-    let mut out = std::io::stdout().lock();
-    match message {
-        Some(m) => stream::one_shot(&conn, m.as_bytes(), &mut out)?,
-        None => stream::stream(&conn, std::io::stdin(), &mut out)?,
+    let mut raw = std::io::stdout().lock();
+    let mut json = JsonLines {
+        out: super::Out::new(),
+        line: Vec::new(),
     };
+    let out: &mut dyn Write = if args.json { &mut json } else { &mut raw };
+    match message {
+        Some(m) => stream::one_shot(&conn, m.as_bytes(), out)?,
+        None => stream::stream(&conn, std::io::stdin(), out)?,
+    };
+    if args.json && !json.line.is_empty() {
+        json.emit()?;
+    }
     Ok(())
+}
+
+/// `--json`: the server's bytes as one `{"line": ...}` object per line.
+struct JsonLines {
+    out: super::Out,
+    line: Vec<u8>,
+}
+
+impl JsonLines {
+    fn emit(&mut self) -> std::io::Result<()> {
+        let text = String::from_utf8_lossy(&self.line).into_owned();
+        self.line.clear();
+        self.out.json(&serde_json::json!({ "line": text }))
+    }
+}
+
+impl Write for JsonLines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        for &b in buf {
+            if b == b'\n' {
+                self.emit()?;
+            } else {
+                self.line.push(b);
+            }
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }

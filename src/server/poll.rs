@@ -242,7 +242,7 @@ impl<'a> Worker<'a> {
             let accepted = match listener {
                 Lsn::Tcp(l) => l.accept().map(|(s, a)| {
                     let _ = s.set_nodelay(true);
-                    (EventStream::Tcp(s), Some(a))
+                    (EventStream::Tcp(s), Some(crate::conn::canonical(a)))
                 }),
                 Lsn::Unix(l) => l.accept().map(|(s, _)| (EventStream::Unix(s), None)),
             };

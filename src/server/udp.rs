@@ -100,8 +100,9 @@ pub fn serve(socket: &UdpSocket, cfg: &UdpServerConfig, shutdown: &Shutdown, sta
             tracing::info!(peer = %from, bytes = n, "datagram dropped (--drop)");
             continue;
         }
-        if !cfg.delay.is_zero() && shutdown.sleep(cfg.delay) {
-            break;
+        if !cfg.delay.is_zero() {
+            // Cut short by a shutdown, but the reply in flight still goes out.
+            shutdown.sleep(cfg.delay);
         }
         out.clear();
         cfg.reply.answer(datagram, &mut out);
