@@ -107,7 +107,7 @@ pub fn accept_loop(
                 continue;
             }
         };
-        tracing::debug!(peer = ?peer, "accept");
+        tracing::debug!(peer = %peer.map_or_else(|| "unix".to_string(), |p| p.to_string()), "accept");
         // Accepted sockets do not inherit O_NONBLOCK on Linux, but be explicit.
         if let Err(e) = conn.set_nonblocking(false) {
             tracing::warn!(error = %e, "cannot set up connection");

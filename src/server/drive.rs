@@ -38,19 +38,20 @@ pub struct Report {
 pub fn serve(tracked: Tracked, info: ConnInfo, ctx: &Ctx) -> Report {
     let started = Instant::now();
     let peer = info.peer.map_or_else(|| "unix".to_string(), |p| p.to_string());
-    tracing::info!(%peer, "connection opened");
+    // Every line logged while serving this client names it.
+    let _span = tracing::info_span!("conn", %peer).entered();
+    tracing::info!("connection opened");
     let mut report = Report::default();
     let result = exchange(&tracked, &info, ctx, &mut report);
     match &result {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut => {
-            tracing::info!(%peer, "idle timeout, closing");
+            tracing::info!("idle timeout, closing");
         }
-        Err(e) => tracing::warn!(%peer, error = %e, "connection error"),
+        Err(e) => tracing::warn!(error = %e, "connection error"),
     }
     linger_close(&tracked);
     tracing::info!(
-        %peer,
         bytes_in = report.bytes_in,
         bytes_out = report.bytes_out,
         duration = ?started.elapsed(),

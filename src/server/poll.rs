@@ -288,6 +288,7 @@ impl<'a> Worker<'a> {
         let now = Instant::now();
         self.next_id += 1;
         let peer = peer.map_or_else(|| "unix".to_string(), |p| p.to_string());
+        tracing::debug!(%peer, "accept");
         tracing::info!(%peer, "connection opened");
         let mut conn = Conn {
             sock,
@@ -485,8 +486,10 @@ impl<'a> Worker<'a> {
         let mut conn = self.conns.remove(key);
         let _ = self.poll.registry().deregister(conn.sock.source());
         if !conn.write_shut {
+            tracing::debug!(peer = %conn.peer, "shutdown(write)");
             let _ = conn.sock.shutdown(How::Write);
         }
+        tracing::debug!(peer = %conn.peer, "close");
         tracing::info!(
             peer = %conn.peer,
             bytes_in = conn.bytes_in,
