@@ -2,10 +2,10 @@
 //!
 //! Rules of the loop (mio's contract), and where each one is kept:
 //! - readiness is edge-triggered, so accept, read and write are each drained
-//!   until `WouldBlock` ([`Worker::accept_all`], [`Worker::read`], [`Worker::flush`]);
+//!   until `WouldBlock` (`Worker::accept_all`, `Conn::read`, `Conn::flush` in `conn.rs`);
 //!   `Interrupted` is retried; a 0-byte read is EOF;
 //! - unsent bytes are kept per connection, and WRITABLE interest is registered
-//!   only while some are pending ([`Worker::flush`]);
+//!   only while some are pending (`Conn::flush`);
 //! - a peer whose pending replies pass [`HIGH_WATER`] is not read from until
 //!   they drain below half of it: a client that never reads costs at most that
 //!   much memory, never the server;
@@ -16,11 +16,14 @@
 //! (`SO_REUSEPORT`: the kernel spreads new connections) or, for Unix sockets,
 //! a shared one.
 
+mod conn;
+
 use super::Ctx;
 use super::accept::{AcceptError, PAUSE, classify};
 use crate::conn::{EventStream, Listener};
-use crate::proto::{ConnInfo, Flow, Session};
+use crate::proto::{ConnInfo, Flow};
 use crate::shutdown::GRACE;
+use conn::{Conn, Env, Timer};
 use mio::net::{TcpListener, UnixListener};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
@@ -88,54 +91,13 @@ enum Lsn {
     Unix(UnixListener),
 }
 
-/// One client's state in the loop.
-struct Conn {
-    sock: EventStream,
-    session: Box<dyn Session>,
-    peer: String,
-    /// Reply bytes not yet written; `out[sent..]` is pending.
-    out: Vec<u8>,
-    sent: usize,
-    /// Replies held back by `--delay`, with the time each may go.
-    delayed: VecDeque<(Instant, Vec<u8>)>,
-    delayed_bytes: usize,
-    /// The peer may still send (no EOF seen, not stopped).
-    reading: bool,
-    /// Not reading because too many replies wait (back-pressure).
-    paused: bool,
-    /// The session asked to close: flush, half-close, then linger.
-    closing: bool,
-    /// Our write side is shut; only the lingering read remains.
-    write_shut: bool,
-    /// WRITABLE interest is registered.
-    want_write: bool,
-    /// Set when the connection must go now (I/O error, protocol error).
-    broken: bool,
-    last_active: Instant,
-    linger_until: Option<Instant>,
-    opened: Instant,
-    bytes_in: u64,
-    bytes_out: u64,
-    /// Distinguishes a reused slab slot from the connection a timer was set for.
-    id: u64,
-}
-
-impl Conn {
-    fn backlog(&self) -> usize {
-        self.out.len() - self.sent + self.delayed_bytes
-    }
-    fn done(&self) -> bool {
-        self.broken || (self.out.len() == self.sent && self.delayed.is_empty() && (!self.reading || self.closing))
-    }
-}
-
 struct Worker<'a> {
     ctx: &'a Ctx,
     poll: Poll,
     listener: Option<Lsn>,
     conns: Slab<Conn>,
     /// Delay timers in deadline order (every delay is the same length).
-    timers: VecDeque<(Instant, usize, u64)>,
+    timers: VecDeque<Timer>,
     buf: Vec<u8>,
     next_id: u64,
     /// Accepting waits: the slab is full, or accept ran out of descriptors.
@@ -146,6 +108,19 @@ struct Worker<'a> {
 }
 
 impl<'a> Worker<'a> {
+    /// Runs one I/O step of connection `key` with the loop's shared state.
+    fn io(&mut self, key: usize, step: impl FnOnce(&mut Conn, &mut Env<'_>)) {
+        let Some(conn) = self.conns.get_mut(key) else { return };
+        let mut env = Env {
+            registry: self.poll.registry(),
+            ctx: self.ctx,
+            buf: &mut self.buf,
+            timers: &mut self.timers,
+            key,
+        };
+        step(conn, &mut env);
+    }
+
     fn new(listener: Listener, ctx: &'a Ctx) -> io::Result<Self> {
         listener.set_nonblocking(true)?;
         let poll = Poll::new()?;
@@ -190,10 +165,10 @@ impl<'a> Worker<'a> {
                     SHUTDOWN => self.begin_stop(),
                     Token(key) => {
                         if event.is_writable() || event.is_error() {
-                            self.flush(key);
+                            self.io(key, |c, env| c.flush(env));
                         }
                         if event.is_readable() || event.is_read_closed() || event.is_error() {
-                            self.read(key);
+                            self.io(key, |c, env| c.read(env));
                         }
                         self.settle(key);
                     }
@@ -316,143 +291,12 @@ impl<'a> Worker<'a> {
             conn.closing = true;
         }
         entry.insert(conn);
-        self.queue(key, greeting);
-        self.flush(key);
+        self.io(key, |c, env| c.queue(env, greeting));
+        self.io(key, |c, env| c.flush(env));
         // Data may already be waiting; edge-triggered readiness will not repeat it.
-        self.read(key);
+        self.io(key, |c, env| c.read(env));
         self.settle(key);
         Ok(())
-    }
-
-    /// Adds reply bytes, now or after `--delay`.
-    fn queue(&mut self, key: usize, bytes: Vec<u8>) {
-        let Some(conn) = self.conns.get_mut(key) else { return };
-        if bytes.is_empty() {
-            return;
-        }
-        let delay = self.ctx.cfg.delay;
-        if delay.is_zero() {
-            compact(&mut conn.out, &mut conn.sent).extend_from_slice(&bytes);
-        } else {
-            let at = Instant::now() + delay;
-            conn.delayed_bytes += bytes.len();
-            conn.delayed.push_back((at, bytes));
-            self.timers.push_back((at, key, conn.id));
-        }
-    }
-
-    /// Reads until `WouldBlock`, EOF, or the back-pressure limit.
-    fn read(&mut self, key: usize) {
-        loop {
-            let Some(conn) = self.conns.get_mut(key) else { return };
-            if !conn.reading || conn.paused || conn.broken {
-                return;
-            }
-            if conn.backlog() >= HIGH_WATER {
-                tracing::debug!(peer = %conn.peer, backlog = conn.backlog(), "pausing reads");
-                conn.paused = true;
-                return;
-            }
-            let n = match conn.sock.read(&mut self.buf) {
-                Ok(0) => {
-                    tracing::debug!(peer = %conn.peer, "recv 0 bytes (EOF)");
-                    conn.reading = false;
-                    if !conn.closing {
-                        let mut tail = Vec::new();
-                        if let Err(e) = conn.session.on_eof(&mut tail) {
-                            tracing::warn!(peer = %conn.peer, error = %e, "connection error");
-                        }
-                        self.queue(key, tail);
-                        self.flush(key);
-                    }
-                    return;
-                }
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    tracing::debug!(peer = %conn.peer, error = %e, "recv failed");
-                    conn.broken = true;
-                    return;
-                }
-            };
-            conn.bytes_in += n as u64;
-            conn.last_active = Instant::now();
-            self.ctx.stats.add_in(n);
-            tracing::debug!(peer = %conn.peer, bytes = n, "recv");
-            if conn.closing {
-                continue; // lingering: discard
-            }
-            let data = self.buf.get(..n).unwrap_or_default();
-            let delayed = !self.ctx.cfg.delay.is_zero();
-            // Without --delay the session appends straight to the pending
-            // output: no buffer per read.
-            let mut held = Vec::new();
-            let sink = if delayed {
-                &mut held
-            } else {
-                compact(&mut conn.out, &mut conn.sent)
-            };
-            match conn.session.on_data(data, sink) {
-                Ok(Flow::Continue) => {}
-                Ok(Flow::Close) => conn.closing = true,
-                Err(e) => {
-                    tracing::warn!(peer = %conn.peer, error = %e, "connection error");
-                    conn.closing = true;
-                }
-            }
-            self.queue(key, held);
-            self.flush(key);
-        }
-    }
-
-    /// Writes pending bytes until `WouldBlock`; keeps WRITABLE interest only while some remain.
-    fn flush(&mut self, key: usize) {
-        let Some(conn) = self.conns.get_mut(key) else { return };
-        while conn.sent < conn.out.len() && !conn.broken {
-            match conn.sock.write(conn.out.get(conn.sent..).unwrap_or_default()) {
-                Ok(0) => conn.broken = true,
-                Ok(n) => {
-                    conn.sent += n;
-                    conn.bytes_out += n as u64;
-                    conn.last_active = Instant::now();
-                    self.ctx.stats.add_out(n);
-                    tracing::debug!(peer = %conn.peer, bytes = n, "send");
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    tracing::debug!(peer = %conn.peer, error = %e, "send failed");
-                    conn.broken = true;
-                }
-            }
-        }
-        if conn.sent == conn.out.len() {
-            conn.out.clear();
-            conn.sent = 0;
-        }
-        let want_write = conn.sent < conn.out.len();
-        if want_write != conn.want_write && !conn.broken {
-            let interest = if want_write {
-                Interest::READABLE | Interest::WRITABLE
-            } else {
-                Interest::READABLE
-            };
-            if self
-                .poll
-                .registry()
-                .reregister(conn.sock.source(), Token(key), interest)
-                .is_err()
-            {
-                conn.broken = true;
-            }
-            conn.want_write = want_write;
-        }
-        if conn.paused && conn.backlog() < HIGH_WATER / 2 {
-            conn.paused = false;
-            tracing::debug!(peer = %conn.peer, "resuming reads");
-            self.read(key);
-        }
     }
 
     /// Half-closes or closes a connection whose work is done.
@@ -526,8 +370,8 @@ impl<'a> Worker<'a> {
                 if !conn.closing {
                     let _ = conn.session.on_eof(&mut tail);
                 }
-                self.queue(key, tail);
-                self.flush(key);
+                self.io(key, |c, env| c.queue(env, tail));
+                self.io(key, |c, env| c.flush(env));
             }
             self.settle(key);
         }
@@ -553,7 +397,7 @@ impl<'a> Worker<'a> {
                 conn.delayed_bytes -= bytes.len();
                 conn.out.extend_from_slice(&bytes);
             }
-            self.flush(key);
+            self.io(key, |c, env| c.flush(env));
             self.settle(key);
         }
         if self.accept_resume.is_some_and(|at| at <= now) {
@@ -582,19 +426,6 @@ impl<'a> Worker<'a> {
         }
         Ok(())
     }
-}
-
-/// Drops already-sent bytes from the front of a pending output buffer
-/// (cheaply: only when all of it was sent, or more than half).
-fn compact<'a>(out: &'a mut Vec<u8>, sent: &mut usize) -> &'a mut Vec<u8> {
-    if *sent == out.len() {
-        out.clear();
-        *sent = 0;
-    } else if *sent > out.len() / 2 {
-        out.drain(..*sent);
-        *sent = 0;
-    }
-    out
 }
 
 /// How often idle connections are looked for: a quarter of the idle timeout, at most 1 s.
