@@ -106,6 +106,32 @@ mod tests {
         (out, flow)
     }
 
+    /// Feeds `input` whole and one byte at a time: both must give the same bytes.
+    fn whole_and_bytewise(h: Handler, input: &[u8]) -> Vec<u8> {
+        let whole = run(h, input).0;
+        let mut s = h.session(&info("127.0.0.1:5000"));
+        let mut out = Vec::new();
+        if s.on_start(&mut out) == Flow::Continue {
+            for b in input {
+                if s.on_data(std::slice::from_ref(b), &mut out).ok() != Some(Flow::Continue) {
+                    break;
+                }
+            }
+            s.on_eof(&mut out).ok();
+        }
+        assert_eq!(out, whole, "{h:?}: split input changed the output");
+        whole
+    }
+
+    #[test]
+    fn every_handler_is_split_invariant() {
+        let input = [&b"mixed "[..], "straße €😀 ".as_bytes(), b"\xff\xfe raw"].concat();
+        for h in [Handler::Upper, Handler::Echo, Handler::Hello, Handler::Time] {
+            whole_and_bytewise(h, &input);
+        }
+        assert_eq!(whole_and_bytewise(Handler::Echo, &input), input);
+    }
+
     #[test]
     fn echo_and_upper() {
         assert_eq!(run(Handler::Echo, b"abc\xff").0, b"abc\xff");
