@@ -97,25 +97,39 @@ fn upper_complete(input: &[u8], out: &mut Vec<u8>) -> usize {
         return input.len();
     }
     out.reserve(input.len());
-    let mut consumed = 0;
-    for chunk in input.utf8_chunks() {
-        upper_str(chunk.valid(), out);
-        consumed += chunk.valid().len();
-        let bad = chunk.invalid();
-        let at_end = consumed + bad.len() == input.len();
-        // `utf8_chunks` reports a cut-off character at the end as invalid; it is
-        // only incomplete if more bytes could still make it valid.
-        if at_end && !bad.is_empty() && is_incomplete_prefix(bad) {
-            return consumed;
+    let mut rest = input;
+    loop {
+        // SIMD validation; the common failure is a character cut at the end.
+        let err = match simdutf8::compat::from_utf8(rest) {
+            Ok(text) => {
+                upper_str(text, out);
+                return input.len();
+            }
+            Err(err) => err,
+        };
+        let (valid, after) = rest.split_at(err.valid_up_to());
+        if let Ok(text) = simdutf8::basic::from_utf8(valid) {
+            upper_str(text, out);
         }
-        out.extend_from_slice(bad);
-        consumed += bad.len();
+        match err.error_len() {
+            // Invalid bytes pass through unchanged.
+            Some(n) => {
+                let (bad, more) = after.split_at(n.min(after.len()));
+                out.extend_from_slice(bad);
+                rest = more;
+            }
+            // A character cut at the end: hold it for the next chunk.
+            None => return input.len() - after.len(),
+        }
     }
-    consumed
 }
 
-fn is_incomplete_prefix(bytes: &[u8]) -> bool {
-    matches!(std::str::from_utf8(bytes), Err(e) if e.error_len().is_none())
+/// Appends one character's UTF-8 bytes; cheaper than a slice copy for 1 to 4 bytes.
+fn push_char(c: char, out: &mut Vec<u8>) {
+    let mut buf = [0u8; 4];
+    for &b in c.encode_utf8(&mut buf).as_bytes() {
+        out.push(b);
+    }
 }
 
 fn push_ascii_upper(ascii: &[u8], out: &mut Vec<u8>) {
@@ -157,7 +171,6 @@ fn upper_str(s: &str, out: &mut Vec<u8>) {
     let table = bmp_upper();
     let bytes = s.as_bytes();
     let mut copy_from = 0;
-    let mut buf = [0u8; 4];
     for (i, c) in s.char_indices() {
         if c.is_ascii() {
             continue;
@@ -166,14 +179,12 @@ fn upper_str(s: &str, out: &mut Vec<u8>) {
         if mapped == c as u32 {
             continue;
         }
-        push_ascii_upper(bytes.get(copy_from..i).unwrap_or_default(), out);
+        if copy_from < i {
+            push_ascii_upper(bytes.get(copy_from..i).unwrap_or_default(), out);
+        }
         match char::from_u32(mapped) {
-            Some(u) if mapped != MULTI => out.extend_from_slice(u.encode_utf8(&mut buf).as_bytes()),
-            _ => {
-                for u in c.to_uppercase() {
-                    out.extend_from_slice(u.encode_utf8(&mut buf).as_bytes());
-                }
-            }
+            Some(u) if mapped != MULTI => push_char(u, out),
+            _ => c.to_uppercase().for_each(|u| push_char(u, out)),
         }
         copy_from = i + c.len_utf8();
     }
