@@ -22,11 +22,14 @@ s.settimeout(2)
 s.sendto(sys.argv[2].encode(), ("127.0.0.1", int(sys.argv[1])))
 print(s.recvfrom(65535)[0].decode())
 '
+# The interpreter itself, not a version-manager shim in front of it.
+python=$(python3 -c 'import sys; print(sys.executable)')
+echo "python client: $python"
 now() { date +%s.%N; }
 t0=$(now)
 for i in $(seq "$n"); do "$bin" udp-client 127.0.0.1 "hello $i" -p "$port" >/dev/null; done
 t1=$(now)
-for i in $(seq "$n"); do python3 -c "$py_client" "$port" "hello $i" >/dev/null; done
+for i in $(seq "$n"); do "$python" -c "$py_client" "$port" "hello $i" >/dev/null; done
 t2=$(now)
 awk -v a="$t0" -v b="$t1" -v c="$t2" -v n="$n" 'BEGIN {
   nl = b - a; py = c - b

@@ -9,6 +9,8 @@ use crate::exit::NetError;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener, ToSocketAddrs, UdpSocket};
+use std::os::fd::BorrowedFd;
+use std::time::{Duration, Instant};
 
 /// How a TCP listener is set up.
 #[derive(Debug, Clone, Copy)]
@@ -163,30 +165,42 @@ pub fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, NetError> {
     Ok(addrs)
 }
 
-/// Blocks until `fd` is readable or `timeout` passes; true when readable.
+/// Blocks until one of `fds` is readable or `timeout` passes (`None`: no
+/// limit); returns the index of the first readable one, `None` on timeout.
 ///
 /// # Errors
 /// When `poll` fails (`EINTR` is retried).
-pub fn wait_readable(fd: std::os::fd::BorrowedFd<'_>, timeout: std::time::Duration) -> io::Result<bool> {
+pub fn poll_readable(fds: &[BorrowedFd<'_>], timeout: Option<Duration>) -> io::Result<Option<usize>> {
     use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-    let deadline = std::time::Instant::now() + timeout;
+    let deadline = timeout.map(|t| Instant::now() + t);
     loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        let ms = PollTimeout::try_from(left.as_micros().div_ceil(1000)).unwrap_or(PollTimeout::MAX);
-        let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
-        match poll(&mut fds, ms) {
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        // Round up so a 0.4 ms remainder does not spin.
+        let wait = left.map_or(PollTimeout::NONE, |l| {
+            PollTimeout::try_from(l.as_micros().div_ceil(1000)).unwrap_or(PollTimeout::MAX)
+        });
+        let mut polled: Vec<PollFd<'_>> = fds.iter().map(|fd| PollFd::new(*fd, PollFlags::POLLIN)).collect();
+        match poll(&mut polled, wait) {
             Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => return Err(e.into()),
-            Ok(0) if left.is_zero() => return Ok(false),
+            Ok(0) if left.is_some_and(|l| l.is_zero()) => return Ok(None),
             Ok(0) => continue,
-            Ok(_) => return Ok(true),
+            Ok(_) => {
+                let ready = polled.iter().position(|p| p.revents().is_some_and(|r| !r.is_empty()));
+                if ready.is_some() {
+                    return Ok(ready);
+                }
+            }
         }
     }
 }
 
-/// Formats an address as the contract shows it: `IP:PORT` or `[IPv6]:PORT`.
-pub fn show(addr: &SocketAddr) -> String {
-    addr.to_string()
+/// Blocks until `fd` is readable or `timeout` passes; true when readable.
+///
+/// # Errors
+/// When `poll` fails.
+pub fn wait_readable(fd: BorrowedFd<'_>, timeout: Duration) -> io::Result<bool> {
+    poll_readable(&[fd], Some(timeout)).map(|r| r.is_some())
 }
 
 #[cfg(test)]

@@ -8,13 +8,12 @@
 //! pipe beside its own socket ([`Shutdown::wait`]), and the poll mode registers
 //! it with mio like any other source.
 
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use std::io::{self, Write};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long in-flight replies may take to finish once shutdown starts.
 pub const GRACE: Duration = Duration::from_secs(2);
@@ -63,6 +62,16 @@ impl Shutdown {
         })
     }
 
+    /// A handle that SIGINT and SIGTERM trigger: what every server starts with.
+    ///
+    /// # Errors
+    /// When the pipe or the handlers cannot be set up.
+    pub fn with_signals() -> io::Result<Self> {
+        let shutdown = Shutdown::new()?;
+        shutdown.on_signals()?;
+        Ok(shutdown)
+    }
+
     /// Makes SIGINT and SIGTERM trigger this handle.
     ///
     /// # Errors
@@ -108,42 +117,19 @@ impl Shutdown {
     }
 
     fn wait_fds(&self, fd: Option<BorrowedFd<'_>>, timeout: Option<Duration>) -> io::Result<Wake> {
-        let deadline = timeout.map(|t| Instant::now() + t);
-        loop {
-            let mut fds = Vec::with_capacity(2);
-            fds.push(PollFd::new(self.inner.rx.as_fd(), PollFlags::POLLIN));
-            if let Some(fd) = fd {
-                fds.push(PollFd::new(fd, PollFlags::POLLIN));
+        let pipe = self.inner.rx.as_fd();
+        let ready = match fd {
+            Some(fd) => crate::net::poll_readable(&[pipe, fd], timeout)?,
+            None => crate::net::poll_readable(&[pipe], timeout)?,
+        };
+        Ok(match ready {
+            None => Wake::Timeout,
+            Some(0) => {
+                self.inner.flag.store(true, Ordering::SeqCst);
+                Wake::Shutdown
             }
-            let wait = match deadline {
-                None => PollTimeout::NONE,
-                Some(d) => {
-                    let left = d.saturating_duration_since(Instant::now());
-                    // Round up so a 0.4 ms remainder does not spin.
-                    let ms = left.as_micros().div_ceil(1000);
-                    PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
-                }
-            };
-            match poll(&mut fds, wait) {
-                Err(nix::errno::Errno::EINTR) => continue,
-                Err(e) => return Err(e.into()),
-                Ok(0) => {
-                    if deadline.is_some_and(|d| Instant::now() >= d) {
-                        return Ok(Wake::Timeout);
-                    }
-                }
-                Ok(_) => {
-                    let ready = |p: Option<&PollFd>| p.and_then(|p| p.revents()).is_some_and(|r| !r.is_empty());
-                    if ready(fds.first()) {
-                        self.inner.flag.store(true, Ordering::SeqCst);
-                        return Ok(Wake::Shutdown);
-                    }
-                    if ready(fds.get(1)) {
-                        return Ok(Wake::Ready);
-                    }
-                }
-            }
-        }
+            Some(_) => Wake::Ready,
+        })
     }
 }
 
@@ -152,6 +138,7 @@ mod tests {
     use super::*;
     use std::net::UdpSocket;
     use std::thread;
+    use std::time::Instant;
 
     #[test]
     fn trigger_wakes_a_thread_blocked_on_a_silent_socket() {

@@ -50,8 +50,7 @@ pub fn server(args: TcpServerArgs) -> anyhow::Result<()> {
         idle_timeout: Some(args.idle_timeout).filter(|d| !d.is_zero()),
         exit_after: args.exit_after,
     };
-    let shutdown = Shutdown::new()?;
-    shutdown.on_signals().context("cannot install signal handlers")?;
+    let shutdown = Shutdown::with_signals().context("cannot install signal handlers")?;
     let opts = ListenOptions {
         backlog: args.backlog,
         reuse_addr: !args.no_reuseaddr,

@@ -28,8 +28,7 @@ pub fn server(args: UdpServerArgs) -> anyhow::Result<()> {
         seed: args.seed,
         exit_after: args.exit_after,
     };
-    let shutdown = Shutdown::new()?;
-    shutdown.on_signals().context("cannot install signal handlers")?;
+    let shutdown = Shutdown::with_signals().context("cannot install signal handlers")?;
     let socket = net::bind_udp(args.listen.bind, args.listen.port)?;
     ready::announce(socket.local_addr()?)?;
     let stats = Stats::default();

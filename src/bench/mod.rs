@@ -9,7 +9,7 @@
 
 pub mod stats;
 
-use crate::conn::EventStream;
+use crate::conn::{EventStream, Stream};
 use crate::proto::upper::upper_once;
 use mio::net::{TcpStream, UnixStream};
 use mio::{Events, Interest, Poll, Token};
@@ -74,25 +74,16 @@ struct Client {
     busy: bool,
 }
 
+/// Connects the way `tcp-client` does (same errors), then hands the socket to mio.
 fn connect(target: &Target) -> io::Result<EventStream> {
-    Ok(match target {
-        Target::Tcp(addr) => {
-            let s = std::net::TcpStream::connect(addr).map_err(|e| match e.kind() {
-                io::ErrorKind::ConnectionRefused => crate::exit::NetError::Refused.into(),
-                _ => e,
-            })?;
-            s.set_nodelay(true)?;
-            s.set_nonblocking(true)?;
-            EventStream::Tcp(TcpStream::from_std(s))
-        }
-        Target::Unix(path) => {
-            let s = std::os::unix::net::UnixStream::connect(path).map_err(|e| match e.kind() {
-                io::ErrorKind::ConnectionRefused | io::ErrorKind::NotFound => crate::exit::NetError::Refused.into(),
-                _ => e,
-            })?;
-            s.set_nonblocking(true)?;
-            EventStream::Unix(UnixStream::from_std(s))
-        }
+    let stream = match target {
+        Target::Tcp(addr) => crate::client::stream::connect_tcp(std::slice::from_ref(addr), None)?,
+        Target::Unix(path) => crate::client::stream::connect_unix(path)?,
+    };
+    stream.set_nonblocking(true)?;
+    Ok(match stream {
+        Stream::Tcp(s) => EventStream::Tcp(TcpStream::from_std(s)),
+        Stream::Unix(s) => EventStream::Unix(UnixStream::from_std(s)),
     })
 }
 
