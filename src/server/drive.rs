@@ -12,6 +12,7 @@
 
 use super::Ctx;
 use super::live::Tracked;
+use crate::conn::Stream;
 use crate::proto::{ConnInfo, Flow};
 use std::io::{self, Read, Write};
 use std::net::Shutdown as How;
@@ -33,16 +34,25 @@ pub struct Report {
     pub bytes_out: u64,
 }
 
+/// Serves a live connection to its end and counts it as finished. The count
+/// comes before the connection leaves the live set, so a shutdown that waits
+/// for the set to empty always sees it in the summary.
+pub fn serve_and_finish(tracked: Tracked, info: ConnInfo, ctx: &Ctx) {
+    serve(&tracked.conn, info, ctx);
+    ctx.finish_connection();
+    drop(tracked);
+}
+
 /// Serves one connection to its end. Never fails: errors close this
 /// connection only and are logged with the peer's address.
-pub fn serve(tracked: Tracked, info: ConnInfo, ctx: &Ctx) -> Report {
+pub fn serve(conn: &Stream, info: ConnInfo, ctx: &Ctx) -> Report {
     let started = Instant::now();
     let peer = info.peer.map_or_else(|| "unix".to_string(), |p| p.to_string());
     // Every line logged while serving this client names it.
     let _span = tracing::info_span!("conn", %peer).entered();
     tracing::info!("connection opened");
     let mut report = Report::default();
-    let result = exchange(&tracked, &info, ctx, &mut report);
+    let result = exchange(conn, &info, ctx, &mut report);
     match &result {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut => {
@@ -50,7 +60,7 @@ pub fn serve(tracked: Tracked, info: ConnInfo, ctx: &Ctx) -> Report {
         }
         Err(e) => tracing::warn!(error = %e, "connection error"),
     }
-    linger_close(&tracked);
+    linger_close(conn);
     tracing::info!(
         bytes_in = report.bytes_in,
         bytes_out = report.bytes_out,
@@ -60,8 +70,7 @@ pub fn serve(tracked: Tracked, info: ConnInfo, ctx: &Ctx) -> Report {
     report
 }
 
-fn exchange(tracked: &Tracked, info: &ConnInfo, ctx: &Ctx, report: &mut Report) -> io::Result<()> {
-    let mut conn = &tracked.conn;
+fn exchange(mut conn: &Stream, info: &ConnInfo, ctx: &Ctx, report: &mut Report) -> io::Result<()> {
     conn.set_read_timeout(ctx.cfg.idle_timeout)?;
     conn.set_write_timeout(ctx.cfg.idle_timeout)?;
     conn.set_nodelay()?;
@@ -93,7 +102,7 @@ fn exchange(tracked: &Tracked, info: &ConnInfo, ctx: &Ctx, report: &mut Report) 
     Ok(())
 }
 
-fn send(conn: &mut &crate::conn::Stream, out: &mut Vec<u8>, ctx: &Ctx, report: &mut Report) -> io::Result<()> {
+fn send(conn: &mut &Stream, out: &mut Vec<u8>, ctx: &Ctx, report: &mut Report) -> io::Result<()> {
     if out.is_empty() {
         return Ok(());
     }
@@ -110,8 +119,7 @@ fn send(conn: &mut &crate::conn::Stream, out: &mut Vec<u8>, ctx: &Ctx, report: &
 }
 
 /// Half-closes, then reads and drops what the peer still sends, briefly.
-fn linger_close(tracked: &Tracked) {
-    let mut conn = &tracked.conn;
+fn linger_close(mut conn: &Stream) {
     tracing::debug!("shutdown(write)");
     if conn.shutdown(How::Write).is_err() {
         return;

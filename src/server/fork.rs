@@ -8,7 +8,7 @@
 //! (one small atomic message), so the summary covers every child.
 //!
 //! Forking is only sound while the parent has a single thread; this mode
-//! starts no other thread.
+//! starts no other thread in the parent.
 
 use super::Ctx;
 use super::accept::{Dispatch, accept_loop};
@@ -106,9 +106,15 @@ pub fn run(listener: Listener, ctx: &Arc<Ctx>) -> io::Result<()> {
         reports_rx,
     };
     if let Some((conn, info)) = accept_loop(&listener, ctx, &mut forker)? {
-        // The child: the listening socket belongs to the parent alone.
+        // The child: the listening socket belongs to the parent alone. It is a
+        // new process with one thread, so it may start its own shutdown
+        // watcher: the pipe is shared, and the parent's shutdown wakes it too.
         drop(listener);
-        let Report { bytes_in, bytes_out } = drive::serve(ctx.live.track(conn), info, ctx);
+        let tracked = ctx.live.track(conn);
+        if let Err(e) = super::wake_readers_on_shutdown(ctx) {
+            tracing::warn!(error = %e, "no shutdown watcher in the child");
+        }
+        let Report { bytes_in, bytes_out } = drive::serve(&tracked.conn, info, ctx);
         let mut msg = [0u8; 16];
         msg[..8].copy_from_slice(&bytes_in.to_le_bytes());
         msg[8..].copy_from_slice(&bytes_out.to_le_bytes());

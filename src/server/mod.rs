@@ -140,8 +140,9 @@ impl Ctx {
 
 /// A thread blocked in `read()` serving a client never sees the shutdown: this
 /// watcher waits for it and ends the read side of every live connection, so
-/// each handler flushes its reply and returns. (Not for fork mode, which must
-/// stay single-threaded, nor poll mode, whose loop watches the pipe itself.)
+/// each handler flushes its reply and returns. (Not in the fork parent, which
+/// must stay single-threaded, but in each child; nor in poll mode, whose loop
+/// watches the pipe itself.)
 fn wake_readers_on_shutdown(ctx: &Arc<Ctx>) -> io::Result<()> {
     let ctx = Arc::clone(ctx);
     std::thread::Builder::new().name("shutdown".into()).spawn(move || {

@@ -15,8 +15,7 @@ pub struct Inline;
 
 impl Dispatch for Inline {
     fn dispatch(&mut self, ctx: &Arc<Ctx>, conn: Stream, info: ConnInfo) -> Option<(Stream, ConnInfo)> {
-        drive::serve(ctx.live.track(conn), info, ctx);
-        ctx.finish_connection();
+        drive::serve_and_finish(ctx.live.track(conn), info, ctx);
         None
     }
 }

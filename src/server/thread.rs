@@ -28,10 +28,7 @@ impl Dispatch for Spawn {
         let spawned = std::thread::Builder::new()
             .name("conn".into())
             .stack_size(STACK)
-            .spawn(move || {
-                drive::serve(tracked, info, &worker);
-                worker.finish_connection();
-            });
+            .spawn(move || drive::serve_and_finish(tracked, info, &worker));
         if let Err(e) = spawned {
             tracing::warn!(error = %e, "cannot start a thread for a connection");
             ctx.finish_connection();
