@@ -12,13 +12,25 @@
 //! | Unicode uppercase over a byte stream, split characters | [`proto::upper`] |
 //! | the session contract (bytes in, bytes out, EOF) | [`proto`] |
 //! | the demo handlers (upper, echo, hello, time) | [`proto::handlers`] |
-//! | bind, `SO_REUSEADDR`, dual-stack `::`, resolving HOST | [`net`] |
+//! | bind, backlog, `SO_REUSEADDR`, `SO_REUSEPORT`, dual-stack `::`, Unix sockets | [`net`] |
+//! | TCP and Unix stream sockets behind one type | [`conn`] |
 //! | the `server ready on ADDR` line | [`ready`] |
 //! | SIGINT/SIGTERM, waking a blocked `accept`/`recv` | [`shutdown`] |
 //! | counters and the shutdown summary | [`stats`] |
+//! | the five TCP server designs and what they share | [`server`] |
+//! | one accept loop; accept errors that are not fatal | [`server::accept`] |
+//! | read, reply, EOF, half-close, lingering close | [`server::drive`] |
+//! | head-of-line blocking | [`server::sequential`] |
+//! | a thread per client, capped | [`server::thread`] |
+//! | a fixed pool accepting on a shared listener | [`server::pool`] |
+//! | epoll, edge-triggered readiness, back-pressure, timers | [`server::poll`] |
+//! | a process per client, reaping children | [`server::fork`] |
+//! | waking readers at shutdown with `shutdown(SHUT_RD)` | [`server::live`] |
 //! | UDP server: one socket serves every sender | [`server::udp`] |
+//! | TCP client: half-close, streaming both ways | [`client::stream`] |
 //! | UDP client: `connect()`, ICMP refusals, stale replies | [`client::udp`] |
 //! | exponential backoff as a pure policy | [`client::backoff`] |
+//! | load generation and latency percentiles | [`bench`](mod@bench) |
 //! | `getaddrinfo` / `gethostbyaddr` | [`resolve`] |
 //! | `struct.pack('!i')`: byte order | [`byteorder`] |
 //! | exit codes and the errors that choose them | [`exit`] |
