@@ -5,8 +5,32 @@ use crate::cli::{BenchArgs, BenchReplyArg, ProtoArg};
 use netlab::bench::{self, BenchConfig, Expect, Stop, Target};
 use netlab::exit::NetError;
 use netlab::net;
+use std::io::IsTerminal;
 
-pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+/// One line on a terminal's stderr, redrawn in place: `[=====>    ]  52%  1234 requests  0 errors`.
+fn draw_bar(p: bench::Progress) {
+    const WIDTH: usize = 30;
+    let filled = ((p.done * WIDTH as f64) as usize).min(WIDTH);
+    let bar: String = (0..WIDTH)
+        .map(|i| {
+            if i < filled {
+                '='
+            } else if i == filled {
+                '>'
+            } else {
+                ' '
+            }
+        })
+        .collect();
+    eprint!(
+        "\r[{bar}] {:>3.0}%  {} requests  {} errors",
+        p.done * 100.0,
+        p.requests,
+        p.errors
+    );
+}
+
+pub fn run(args: BenchArgs, quiet: bool) -> anyhow::Result<()> {
     let target = match &args.unix {
         Some(path) => Target::Unix(path.clone()),
         None => {
@@ -30,7 +54,15 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         },
     };
     tracing::info!(?target, conns = cfg.conns, size = cfg.size, "bench starting");
-    let summary = bench::run(&cfg)?;
+    let show_bar = !quiet && std::io::stderr().is_terminal();
+    let summary = bench::run_with_progress(&cfg, |p| {
+        if show_bar {
+            draw_bar(p);
+        }
+    })?;
+    if show_bar {
+        eprint!("\r\x1b[2K");
+    }
     let mut out = Out::new();
     if args.json {
         out.json(&serde_json::to_value(&summary)?)?;

@@ -12,12 +12,13 @@ use std::io::{self, Write};
 
 /// Runs the chosen command.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let quiet = cli.quiet;
     match cli.command {
         Command::TcpServer(args) => tcp::server(args),
         Command::TcpClient(args) => tcp::client(args),
         Command::UdpServer(args) => udp::server(args),
         Command::UdpClient(args) => udp::client(args),
-        Command::Bench(args) => bench::run(args),
+        Command::Bench(args) => bench::run(args, quiet),
         Command::Resolve(args) => info::resolve(args),
         Command::Byteorder(args) => info::byteorder(args),
     }

@@ -96,6 +96,8 @@ struct Run<'a> {
     latencies: Vec<u64>,
     errors: u64,
     issued: u64,
+    /// Requests started and not yet answered (or failed).
+    in_flight: usize,
 }
 
 impl Run<'_> {
@@ -109,6 +111,7 @@ impl Run<'_> {
 
     fn begin(&mut self, c: &mut Client) {
         self.issued += 1;
+        self.in_flight += 1;
         c.sent = 0;
         c.received = 0;
         c.busy = true;
@@ -159,6 +162,7 @@ impl Run<'_> {
             }
             if c.received == self.cfg.size {
                 c.busy = false;
+                self.in_flight -= 1;
                 self.latencies
                     .push(u64::try_from(c.started.elapsed().as_micros()).unwrap_or(u64::MAX));
                 if self.may_issue(run_started) {
@@ -176,7 +180,25 @@ impl Run<'_> {
 ///
 /// # Errors
 /// [`crate::exit::NetError::Refused`] when no connection could be made, or a poller failure.
-pub fn run(cfg: &BenchConfig) -> io::Result<Summary> {
+/// How far a run has got, for a progress display.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    /// Fraction done, 0.0 to 1.0 (of the duration, or of the requests).
+    pub done: f64,
+    /// Requests answered so far.
+    pub requests: u64,
+    /// Errors so far.
+    pub errors: u64,
+}
+
+/// How often `on_progress` is called.
+const PROGRESS_EVERY: Duration = Duration::from_millis(200);
+
+/// Runs the load and summarises it, calling `on_progress` about five times a second.
+///
+/// # Errors
+/// [`crate::exit::NetError::Refused`] when no connection could be made, or a poller failure.
+pub fn run_with_progress(cfg: &BenchConfig, mut on_progress: impl FnMut(Progress)) -> io::Result<Summary> {
     let pattern: Vec<u8> = (0..PATTERN).map(|i| b"abcdefghijklmnopqrstuvwxyz"[i % 26]).collect();
     let mut expected = Vec::with_capacity(PATTERN);
     match cfg.expect {
@@ -184,6 +206,7 @@ pub fn run(cfg: &BenchConfig) -> io::Result<Summary> {
         Expect::Echo => expected.extend_from_slice(&pattern),
     }
     let mut state = Run {
+        in_flight: 0,
         cfg,
         pattern,
         expected,
@@ -226,16 +249,29 @@ pub fn run(cfg: &BenchConfig) -> io::Result<Summary> {
             state.begin(c);
             if !state.write_more(c) {
                 state.errors += 1;
+                state.in_flight -= 1;
                 *slot = None;
             }
         }
     }
     let mut events = Events::with_capacity(1024);
+    let mut next_progress = started + PROGRESS_EVERY;
     loop {
-        let busy = clients.iter().flatten().any(|c| c.busy);
         let out_of_time = matches!(cfg.stop, Stop::After(d) if started.elapsed() >= d);
-        if !busy || out_of_time {
+        if state.in_flight == 0 || out_of_time {
             break;
+        }
+        if Instant::now() >= next_progress {
+            next_progress += PROGRESS_EVERY;
+            let done = match cfg.stop {
+                Stop::After(d) => started.elapsed().as_secs_f64() / d.as_secs_f64().max(1e-9),
+                Stop::Requests(n) => state.latencies.len() as f64 / n.max(1) as f64,
+            };
+            on_progress(Progress {
+                done: done.min(1.0),
+                requests: state.latencies.len() as u64,
+                errors: state.errors,
+            });
         }
         match poll.poll(&mut events, Some(Duration::from_millis(100))) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -256,6 +292,9 @@ pub fn run(cfg: &BenchConfig) -> io::Result<Summary> {
             }
             if !alive {
                 state.errors += 1;
+                if c.busy {
+                    state.in_flight -= 1;
+                }
                 *slot = None;
             }
         }
@@ -267,4 +306,12 @@ pub fn run(cfg: &BenchConfig) -> io::Result<Summary> {
         usize::try_from(cfg.size).unwrap_or(usize::MAX),
         elapsed,
     ))
+}
+
+/// Runs the load and summarises it.
+///
+/// # Errors
+/// As [`run_with_progress`].
+pub fn run(cfg: &BenchConfig) -> io::Result<Summary> {
+    run_with_progress(cfg, |_| {})
 }
