@@ -71,12 +71,13 @@ pub fn accept_loop(
 ) -> io::Result<Option<(Stream, ConnInfo)>> {
     listener.set_nonblocking(true)?;
     loop {
-        if ctx.shutdown.is_triggered() || !dispatch.before_accept(ctx) {
+        // No separate shutdown check here: the wait below sees the pipe first.
+        if !dispatch.before_accept(ctx) {
             return Ok(None);
         }
         if !ctx.claim_accept() {
             // --exit-after: every connection is accepted; wait for them to finish.
-            while ctx.shutdown.wait(ctx.shutdown.fd(), Some(TICK))? != Wake::Shutdown {
+            while !ctx.shutdown.sleep(TICK) {
                 dispatch.housekeeping(ctx);
             }
             return Ok(None);
