@@ -146,6 +146,29 @@ fn concurrency_lesson(mode: &str) {
     }
 }
 
+/// Random bytes (invalid UTF-8 included) arrive in whatever reads the
+/// network makes; the reply must equal the one-shot transform of the whole.
+fn random_bytes_equal_the_one_shot_transform(mode: &str) {
+    let server = start(mode, &[]);
+    let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+    let input: Vec<u8> = (0..400_000)
+        .map(|_| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            // Mostly text-like bytes, with every byte value possible.
+            if rng.is_multiple_of(4) {
+                (rng >> 32) as u8
+            } else {
+                b"aZ\xc3\xa9\xe2\x82\xac \n"[(rng >> 40) as usize % 9]
+            }
+        })
+        .collect();
+    let mut want = Vec::new();
+    netlab::proto::upper::upper_once(&input, &mut want);
+    assert_same(&want, &exchange(&server, &input), mode);
+}
+
 fn hello_and_time_handlers(mode: &str) {
     let hello = start(mode, &["--handler", "hello"]);
     let mut s = connect(&hello);
@@ -368,6 +391,7 @@ every_mode!(
     split_character_across_writes,
     one_mib_mixed_equals_python_upper,
     invalid_utf8_unchanged,
+    random_bytes_equal_the_one_shot_transform,
     half_close_gets_the_whole_reply,
     concurrency_lesson,
     hello_and_time_handlers,

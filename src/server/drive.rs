@@ -58,6 +58,15 @@ pub fn serve(conn: &Stream, info: ConnInfo, ctx: &Ctx) -> Report {
         Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut => {
             tracing::info!("idle timeout, closing");
         }
+        // A peer that resets or goes away is its own business: not a warning.
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionAborted
+            ) =>
+        {
+            tracing::info!(error = %e, "peer went away");
+        }
         Err(e) => tracing::warn!(error = %e, "connection error"),
     }
     linger_close(conn);
