@@ -170,7 +170,7 @@ pub fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, NetError> {
 ///
 /// # Errors
 /// When `poll` fails (`EINTR` is retried).
-pub fn poll_readable(fds: &[BorrowedFd<'_>], timeout: Option<Duration>) -> io::Result<Option<usize>> {
+pub fn poll_readable<const N: usize>(fds: [BorrowedFd<'_>; N], timeout: Option<Duration>) -> io::Result<Option<usize>> {
     use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
     let deadline = timeout.map(|t| Instant::now() + t);
     loop {
@@ -179,7 +179,8 @@ pub fn poll_readable(fds: &[BorrowedFd<'_>], timeout: Option<Duration>) -> io::R
         let wait = left.map_or(PollTimeout::NONE, |l| {
             PollTimeout::try_from(l.as_micros().div_ceil(1000)).unwrap_or(PollTimeout::MAX)
         });
-        let mut polled: Vec<PollFd<'_>> = fds.iter().map(|fd| PollFd::new(*fd, PollFlags::POLLIN)).collect();
+        // An array, not a Vec: this runs once per datagram and per accept.
+        let mut polled = fds.map(|fd| PollFd::new(fd, PollFlags::POLLIN));
         match poll(&mut polled, wait) {
             Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => return Err(e.into()),
@@ -200,7 +201,7 @@ pub fn poll_readable(fds: &[BorrowedFd<'_>], timeout: Option<Duration>) -> io::R
 /// # Errors
 /// When `poll` fails.
 pub fn wait_readable(fd: BorrowedFd<'_>, timeout: Duration) -> io::Result<bool> {
-    poll_readable(&[fd], Some(timeout)).map(|r| r.is_some())
+    poll_readable([fd], Some(timeout)).map(|r| r.is_some())
 }
 
 #[cfg(test)]

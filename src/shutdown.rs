@@ -119,8 +119,8 @@ impl Shutdown {
     fn wait_fds(&self, fd: Option<BorrowedFd<'_>>, timeout: Option<Duration>) -> io::Result<Wake> {
         let pipe = self.inner.rx.as_fd();
         let ready = match fd {
-            Some(fd) => crate::net::poll_readable(&[pipe, fd], timeout)?,
-            None => crate::net::poll_readable(&[pipe], timeout)?,
+            Some(fd) => crate::net::poll_readable([pipe, fd], timeout)?,
+            None => crate::net::poll_readable([pipe], timeout)?,
         };
         Ok(match ready {
             None => Wake::Timeout,
