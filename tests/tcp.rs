@@ -681,3 +681,34 @@ fn bench_checks_every_reply() {
     let gone = netlab_out(&["bench", "-p", "1", "--requests", "1"]);
     assert_eq!(code(&gone), 69, "{}", text(&gone.stderr));
 }
+
+/// Out of descriptors (EMFILE): the server pauses accepting instead of
+/// spinning or dying, and serves again once clients leave.
+fn running_out_of_descriptors_pauses_accepting(mode: &str) {
+    let server = Server::start_with_fd_limit(48, &["tcp-server", "--mode", mode]);
+    let crowd: Vec<TcpStream> = (0..80)
+        .filter_map(|_| TcpStream::connect(server.socket_addr()).ok())
+        .collect();
+    thread::sleep(Duration::from_millis(300));
+    drop(crowd);
+    thread::sleep(Duration::from_millis(300));
+    assert_same(b"CANARY", &exchange(&server, b"canary"), mode);
+    let (status, stderr) = server.terminate();
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stderr.contains("accept failed, pausing"),
+        "{mode}: EMFILE was never hit: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+mod running_out_of_descriptors_pauses_accepting {
+    #[test]
+    fn thread() {
+        super::running_out_of_descriptors_pauses_accepting("thread")
+    }
+    #[test]
+    fn poll() {
+        super::running_out_of_descriptors_pauses_accepting("poll")
+    }
+}

@@ -307,3 +307,17 @@ fn netlab_client_against_python_server() {
         "python server",
     );
 }
+
+#[test]
+fn dual_stack_udp_server_answers_ipv6_and_ipv4() {
+    if UdpSocket::bind("[::1]:0").is_err() {
+        eprintln!("no IPv6 loopback here: skipped");
+        return;
+    }
+    let server = Server::start(&["udp-server", "--bind", "::"]);
+    for host in ["::1", "127.0.0.1", "localhost"] {
+        let out = netlab_out(&["udp-client", host, "hi", "-p", &server.port()]);
+        assert_eq!(code(&out), 0, "{host}: {}", text(&out.stderr));
+        assert_eq!(text(&out.stdout), "HI\n", "{host}");
+    }
+}

@@ -37,7 +37,23 @@ impl Server {
         if !args.contains(&"--unix") && !args.contains(&"-p") {
             all.extend(["-p", "0"]);
         }
-        let mut child = netlab(&all)
+        Server::spawn(netlab(&all), &format!("{args:?}"))
+    }
+
+    /// Starts `netlab ARGS -p 0` with at most `files` open descriptors.
+    pub fn start_with_fd_limit(files: u32, args: &[&str]) -> Server {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!("ulimit -n {files} && exec \"$0\" \"$@\" -p 0"))
+            .arg(bin())
+            .args(args)
+            .env_remove("RUST_LOG");
+        Server::spawn(cmd, &format!("{args:?} with ulimit -n {files}"))
+    }
+
+    fn spawn(mut cmd: Command, what: &str) -> Server {
+        let args = what;
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
