@@ -7,7 +7,8 @@
 use std::time::Duration;
 
 /// The waits after each send, as an iterator: `initial`, doubled each time,
-/// ending before the first wait greater than `max_wait`.
+/// ending before the first *next* wait greater than `max_wait` (the first
+/// send always happens, whatever the limits).
 ///
 /// ```
 /// use netlab::client::backoff::Backoff;
@@ -26,7 +27,7 @@ impl Backoff {
     pub fn new(initial: Duration, max_wait: Duration) -> Self {
         let initial = initial.max(Duration::from_millis(1));
         Backoff {
-            next: (initial <= max_wait).then_some(initial),
+            next: Some(initial),
             max_wait,
         }
     }
@@ -61,7 +62,7 @@ mod tests {
     fn edges() {
         let b = |a, m| Backoff::new(Duration::from_millis(a), Duration::from_millis(m)).collect::<Vec<_>>();
         assert_eq!(b(100, 100), ms(&[100]));
-        assert_eq!(b(100, 50), ms(&[]));
+        assert_eq!(b(100, 50), ms(&[100]));
         assert_eq!(b(300, 1200), ms(&[300, 600, 1200]));
         assert_eq!(b(0, 4), ms(&[1, 2, 4]));
         let huge = Backoff::new(Duration::from_secs(u64::MAX / 2), Duration::MAX).count();
