@@ -83,6 +83,24 @@ impl Conn {
         }
     }
 
+    /// No more input (the peer's EOF, or shutdown): the session flushes what
+    /// it held back and that last reply is queued and sent.
+    pub(super) fn end_input(&mut self, env: &mut Env<'_>) {
+        if !self.reading {
+            return;
+        }
+        self.reading = false;
+        if self.closing {
+            return;
+        }
+        let mut tail = Vec::new();
+        if let Err(e) = self.session.on_eof(&mut tail) {
+            tracing::warn!(peer = %self.peer, error = %e, "connection error");
+        }
+        self.queue(env, tail);
+        self.flush(env);
+    }
+
     /// Reads until `WouldBlock`, EOF, or the back-pressure limit.
     pub(super) fn read(&mut self, env: &mut Env<'_>) {
         loop {
@@ -97,15 +115,7 @@ impl Conn {
             let n = match self.sock.read(env.buf) {
                 Ok(0) => {
                     tracing::debug!(peer = %self.peer, "recv 0 bytes (EOF)");
-                    self.reading = false;
-                    if !self.closing {
-                        let mut tail = Vec::new();
-                        if let Err(e) = self.session.on_eof(&mut tail) {
-                            tracing::warn!(peer = %self.peer, error = %e, "connection error");
-                        }
-                        self.queue(env, tail);
-                        self.flush(env);
-                    }
+                    self.end_input(env);
                     return;
                 }
                 Ok(n) => n,

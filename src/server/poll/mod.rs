@@ -362,17 +362,7 @@ impl<'a> Worker<'a> {
         self.drop_listener();
         let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
         for key in keys {
-            if let Some(conn) = self.conns.get_mut(key)
-                && conn.reading
-            {
-                conn.reading = false;
-                let mut tail = Vec::new();
-                if !conn.closing {
-                    let _ = conn.session.on_eof(&mut tail);
-                }
-                self.io(key, |c, env| c.queue(env, tail));
-                self.io(key, |c, env| c.flush(env));
-            }
+            self.io(key, |c, env| c.end_input(env));
             self.settle(key);
         }
     }
