@@ -5,12 +5,11 @@
 //! Run `cargo run --example reverse_lines -- poll 5000`, then
 //! `printf 'hello\nstraße\n' | netlab tcp-client -p 5000` prints `olleh` and `eßarts`.
 
-use netlab::conn::Listener;
-use netlab::net::{self, ListenOptions};
-use netlab::proto::{Flow, ProtocolError, Session};
-use netlab::server::{self, Mode, ServerConfig};
+use netlab::proto::{Flow, Output, ProtocolError, Session};
+use netlab::server::Mode;
+use netlab::server::edge::{self, ListenOn, ServerOptions};
 use netlab::shutdown::Shutdown;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 /// The longest line held while waiting for its newline.
@@ -23,7 +22,7 @@ struct ReverseLines {
 }
 
 impl ReverseLines {
-    fn emit(&mut self, out: &mut Vec<u8>) {
+    fn emit(&mut self, out: &mut Output) {
         let reversed: String = String::from_utf8_lossy(&self.line).chars().rev().collect();
         out.extend_from_slice(reversed.as_bytes());
         self.line.clear();
@@ -31,7 +30,7 @@ impl ReverseLines {
 }
 
 impl Session for ReverseLines {
-    fn on_data(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<Flow, ProtocolError> {
+    fn on_data(&mut self, data: &[u8], out: &mut Output) -> Result<Flow, ProtocolError> {
         for &byte in data {
             if byte == b'\n' {
                 self.emit(out);
@@ -45,7 +44,7 @@ impl Session for ReverseLines {
         Ok(Flow::Continue)
     }
 
-    fn on_eof(&mut self, out: &mut Vec<u8>) -> Result<(), ProtocolError> {
+    fn on_eof(&mut self, out: &mut Output) -> Result<(), ProtocolError> {
         if !self.line.is_empty() {
             self.emit(out);
         }
@@ -55,28 +54,24 @@ impl Session for ReverseLines {
 
 fn main() -> std::io::Result<()> {
     let mut args = std::env::args().skip(1);
-    let mode = match args.next().as_deref() {
-        Some("sequential") => Mode::Sequential,
-        Some("pool") => Mode::Pool,
-        Some("poll") => Mode::Poll,
-        Some("fork") => Mode::Fork,
-        _ => Mode::Thread,
-    };
+    let mode = args
+        .next()
+        .and_then(|name| Mode::ALL.into_iter().find(|m| m.name() == name))
+        .unwrap_or(Mode::Thread);
     let port = args.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-    let shutdown = Shutdown::new()?;
-    shutdown.on_signals()?;
-    let listener = net::listen_tcp(IpAddr::V4(Ipv4Addr::LOCALHOST), port, ListenOptions::default())?;
-    netlab::ready::announce(listener.local_addr()?)?;
-    let cfg = ServerConfig {
-        mode,
-        ..ServerConfig::default()
+    let mut opts = ServerOptions {
+        listen: ListenOn::Tcp {
+            ip: Ipv4Addr::LOCALHOST.into(),
+            port,
+        },
+        ..ServerOptions::default()
     };
-    let stats = server::run(
-        vec![Listener::Tcp(listener)],
-        cfg,
+    opts.cfg.mode = mode;
+    // Binds, prints the ready line, serves until Ctrl-C, prints the summary.
+    edge::serve(
+        &opts,
         Arc::new(|_| Box::new(ReverseLines::default())),
-        shutdown,
+        Shutdown::with_signals()?,
     )?;
-    eprintln!("{}", stats.summary("connections"));
     Ok(())
 }

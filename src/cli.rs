@@ -114,28 +114,35 @@ Examples:
 #[derive(Debug, Args)]
 pub struct TcpServerArgs {
     #[command(flatten)]
+    pub server: ServerArgs,
+    /// What each connection gets
+    #[arg(long, value_enum, default_value_t = HandlerArg::Upper)]
+    pub handler: HandlerArg,
+}
+
+/// The flags every stream server shares (`tcp-server`, `framed server`, `rpc server`).
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    #[command(flatten)]
     pub listen: Listen,
     /// How clients are scheduled: one at a time, a thread each, a fixed pool, an event loop, a process each
     #[arg(long, value_enum, default_value_t = ModeArg::Thread)]
     pub mode: ModeArg,
-    /// What each connection gets
-    #[arg(long, value_enum, default_value_t = HandlerArg::Upper)]
-    pub handler: HandlerArg,
     /// Pool threads (default 4) or poll event loops (default 1), e.g. 8
     #[arg(long, value_name = "N", value_parser = positive)]
     pub workers: Option<u64>,
-    /// Most clients served at once (thread, poll, fork); the rest wait in the backlog
-    #[arg(long, value_name = "N", value_parser = positive, default_value_t = 1024)]
-    pub max_conns: u64,
+    /// Most clients served at once (thread, poll, fork; default 1024); the rest wait in the backlog
+    #[arg(long, value_name = "N", value_parser = positive)]
+    pub max_conns: Option<u64>,
     /// Wait this long before each reply, e.g. 300ms (the slow-server lesson)
-    #[arg(long, value_name = "DUR", value_parser = duration, default_value = "0")]
-    pub delay: Duration,
+    #[arg(long, value_name = "DUR", value_parser = human, default_value_t = Human(Duration::ZERO))]
+    pub delay: Human,
     /// Listen backlog: connections the kernel queues before accept, e.g. 128
-    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(i32).range(1..))]
+    #[arg(long, value_name = "N", default_value_t = netlab::net::DEFAULT_BACKLOG, value_parser = clap::value_parser!(i32).range(1..))]
     pub backlog: i32,
     /// Close a client silent for this long; 0 never, e.g. 30s
-    #[arg(long, value_name = "DUR", value_parser = duration, default_value = "5m")]
-    pub idle_timeout: Duration,
+    #[arg(long, value_name = "DUR", value_parser = human, default_value_t = Human(netlab::server::DEFAULT_IDLE_TIMEOUT))]
+    pub idle_timeout: Human,
     /// Listen on a Unix stream socket at PATH instead of TCP (the file is removed at exit)
     #[arg(long, value_name = "PATH", conflicts_with_all = ["bind", "port"])]
     pub unix: Option<PathBuf>,
@@ -145,6 +152,24 @@ pub struct TcpServerArgs {
     /// Leave SO_REUSEADDR off: a restart then fails while old connections sit in TIME_WAIT
     #[arg(long)]
     pub no_reuseaddr: bool,
+}
+
+/// A duration that prints the way it is typed (`5m`, `300ms`), so `--help`
+/// shows defaults from the library's constants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Human(pub Duration);
+
+impl std::fmt::Display for Human {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.is_zero() {
+            return f.write_str("0");
+        }
+        write!(f, "{}", humantime::format_duration(self.0))
+    }
+}
+
+fn human(text: &str) -> Result<Human, String> {
+    duration(text).map(Human)
 }
 
 /// `--mode` values.
@@ -421,8 +446,11 @@ mod tests {
         assert!(matches!(
             s.command,
             Command::TcpServer(TcpServerArgs {
-                mode: ModeArg::Poll,
-                workers: Some(2),
+                server: ServerArgs {
+                    mode: ModeArg::Poll,
+                    workers: Some(2),
+                    ..
+                },
                 ..
             })
         ));

@@ -1,9 +1,12 @@
-//! The exit codes of the contract, and the typed errors that choose them.
+//! The exit codes of the contract, and the walk over an error's cause chain
+//! that picks one.
 //!
-//! Library code returns [`NetError`] for the failures a script must be able to
-//! tell apart (unknown host, server unreachable, bad usage); the binary walks the
-//! error chain once with [`classify`] and exits with the matching [`Exit`].
+//! Network failures are [`NetError`]s (module [`crate::error`]); the two
+//! errors of the command-line edge live here: [`UsageError`] (a value the
+//! parser accepted but that makes no sense) and [`StdoutClosed`] (the reader
+//! of stdout went away, which is not a failure for the user).
 
+use crate::error::NetError;
 use std::error::Error as StdError;
 use std::io;
 
@@ -35,54 +38,30 @@ impl Exit {
     }
 }
 
-/// Failures that decide the exit code.
+/// A value the command line accepted but that makes no sense (exit 2).
 #[derive(Debug, thiserror::Error)]
-pub enum NetError {
-    /// Name resolution failed (`getaddrinfo` said no).
-    #[error("{host}: this host does not seem to exist ({reason})")]
-    UnknownHost {
-        /// The name that was looked up.
-        host: String,
-        /// What the resolver said.
-        reason: String,
-    },
-    /// Every address refused the connection, or answered with ICMP port unreachable.
-    #[error("connection refused: is the server running?")]
-    Refused,
-    /// UDP retries ran out without an answer.
-    #[error("server seems down: no reply after {tries} tries")]
-    ServerDown {
-        /// How many datagrams were sent.
-        tries: u32,
-    },
-    /// A value the command line accepted but that makes no sense.
-    #[error("{0}")]
-    Usage(String),
-    /// Standard output was closed by the reader (`| head`): not an error for the user.
-    #[error("standard output closed")]
-    StdoutClosed,
-}
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Standard output was closed by its reader (`| head`): exit 0, quietly.
+#[derive(Debug, thiserror::Error)]
+#[error("standard output closed")]
+pub struct StdoutClosed;
 
 /// Finds the exit status for an error by walking its cause chain.
 ///
-/// A [`NetError`] anywhere in the chain decides; an I/O `BrokenPipe` that comes
-/// from stdout is wrapped as [`NetError::StdoutClosed`] by the writer, so any other
-/// error is a runtime failure.
+/// A [`NetError`], [`UsageError`] or [`StdoutClosed`] anywhere in the chain
+/// decides (also when carried inside an `io::Error`); a refused connection
+/// is unreachable; anything else is a runtime failure.
 pub fn classify<'a>(chain: impl IntoIterator<Item = &'a (dyn StdError + 'static)>) -> Exit {
     for cause in chain {
-        if let Some(err) = cause.downcast_ref::<NetError>() {
-            return match err {
-                NetError::UnknownHost { .. } => Exit::UnknownHost,
-                NetError::Refused | NetError::ServerDown { .. } => Exit::Unreachable,
-                NetError::Usage(_) => Exit::Usage,
-                NetError::StdoutClosed => Exit::Success,
-            };
+        if let Some(exit) = decide(cause) {
+            return exit;
         }
         if let Some(io) = cause.downcast_ref::<io::Error>() {
-            // Library code carries a NetError inside an io::Error; io::Error's
-            // `source()` skips its payload, so look at it here.
-            if let Some(inner) = io.get_ref().and_then(|e| e.downcast_ref::<NetError>()) {
-                return classify([inner as &(dyn StdError + 'static)]);
+            // io::Error's `source()` skips its payload, so look at it here.
+            if let Some(exit) = io.get_ref().and_then(|inner| decide(inner)) {
+                return exit;
             }
             if io.kind() == io::ErrorKind::ConnectionRefused {
                 return Exit::Unreachable;
@@ -92,22 +71,26 @@ pub fn classify<'a>(chain: impl IntoIterator<Item = &'a (dyn StdError + 'static)
     Exit::Runtime
 }
 
-impl From<NetError> for io::Error {
-    fn from(err: NetError) -> io::Error {
-        let kind = match err {
-            NetError::Refused => io::ErrorKind::ConnectionRefused,
-            NetError::ServerDown { .. } => io::ErrorKind::TimedOut,
-            NetError::StdoutClosed => io::ErrorKind::BrokenPipe,
-            _ => io::ErrorKind::Other,
-        };
-        io::Error::new(kind, err)
+fn decide(cause: &(dyn StdError + 'static)) -> Option<Exit> {
+    if let Some(err) = cause.downcast_ref::<NetError>() {
+        return Some(match err {
+            NetError::UnknownHost { .. } => Exit::UnknownHost,
+            NetError::Refused | NetError::ServerDown { .. } => Exit::Unreachable,
+        });
     }
+    if cause.is::<UsageError>() {
+        return Some(Exit::Usage);
+    }
+    if cause.is::<StdoutClosed>() {
+        return Some(Exit::Success);
+    }
+    None
 }
 
-/// Maps a write error on stdout: a closed pipe becomes [`NetError::StdoutClosed`].
+/// Maps a write error on stdout: a closed pipe becomes [`StdoutClosed`].
 pub fn stdout_error(err: io::Error) -> io::Error {
     if err.kind() == io::ErrorKind::BrokenPipe {
-        NetError::StdoutClosed.into()
+        io::Error::new(io::ErrorKind::BrokenPipe, StdoutClosed)
     } else {
         err
     }
@@ -156,11 +139,17 @@ mod tests {
                 .to_string()
                 .contains("server seems down")
         );
-        assert_eq!(exit_of(&NetError::Usage("bad".into())), Exit::Usage);
+        assert_eq!(exit_of(&UsageError("bad".into())), Exit::Usage);
         let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
         assert_eq!(exit_of(&refused), Exit::Unreachable);
         let eof = io::Error::from(io::ErrorKind::UnexpectedEof);
         assert_eq!(exit_of(&eof), Exit::Runtime);
+        let unknown_io: io::Error = NetError::UnknownHost {
+            host: "h".into(),
+            reason: "r".into(),
+        }
+        .into();
+        assert_eq!(exit_of(&unknown_io), Exit::UnknownHost);
     }
 
     #[test]

@@ -42,6 +42,7 @@ pub mod byteorder;
 pub mod client;
 pub mod conn;
 pub mod duration;
+pub mod error;
 pub mod exit;
 pub mod logging;
 pub mod net;

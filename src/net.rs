@@ -5,7 +5,7 @@
 //!   left off for UDP, where Linux would let two servers share a port silently.
 //! - Binding `::` clears `IPV6_V6ONLY`, so one socket takes IPv4 and IPv6 (dual-stack).
 
-use crate::exit::NetError;
+use crate::error::NetError;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener, ToSocketAddrs, UdpSocket};
@@ -23,10 +23,14 @@ pub struct ListenOptions {
     pub reuse_port: bool,
 }
 
+/// The listen backlog by default: the usual 128 overflows when a thousand
+/// clients connect at once, and the kernel caps it at `somaxconn` anyway.
+pub const DEFAULT_BACKLOG: i32 = 1024;
+
 impl Default for ListenOptions {
     fn default() -> Self {
         ListenOptions {
-            backlog: 1024,
+            backlog: DEFAULT_BACKLOG,
             reuse_addr: true,
             reuse_port: false,
         }

@@ -5,7 +5,7 @@
 //! `127.0.0.1` gives three, for stream, datagram and raw sockets. That is the
 //! list Python's `socket.getaddrinfo(NAME, SERVICE)` shows, in the same order.
 
-use crate::exit::NetError;
+use crate::error::NetError;
 use dns_lookup::{AddrInfoHints, LookupError};
 use serde::Serialize;
 use std::fmt;

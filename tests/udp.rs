@@ -160,18 +160,29 @@ fn ping_mode_prints_rtts_and_a_summary() {
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 3, "{stdout}");
-    for (i, line) in lines.iter().enumerate() {
+    assert_eq!(lines.len(), 4, "{stdout}");
+    for (i, line) in lines.iter().take(3).enumerate() {
         assert!(
             line.contains(&format!("seq={}", i + 1)) && line.contains("time="),
             "{line}"
         );
     }
-    let stderr = text(&out.stderr);
+    // The summary is data, on stdout's last line (as ping prints it), and -q cannot hide it.
+    let last = lines.last().copied().unwrap_or_default();
     assert!(
-        stderr.contains("3 sent, 3 received, 0.0% loss") && stderr.contains("min/avg/max"),
-        "{stderr}"
+        last.starts_with("3 sent, 3 received, 0.0% loss, rtt min/avg/max = "),
+        "{stdout}"
     );
+    let quiet = netlab_out(&["udp-client", "-q", "-p", &server.port(), "--count", "1"]);
+    let quiet_out = text(&quiet.stdout);
+    assert!(
+        quiet_out
+            .lines()
+            .last()
+            .is_some_and(|l| l.starts_with("1 sent, 1 received, 0.0% loss")),
+        "{quiet_out}"
+    );
+    assert_eq!(text(&quiet.stderr), "");
 
     let json = netlab_out(&[
         "udp-client",

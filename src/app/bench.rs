@@ -2,9 +2,10 @@
 
 use super::Out;
 use crate::cli::{BenchArgs, BenchReplyArg, ProtoArg};
-use netlab::bench::{self, BenchConfig, Expect, Stop, Target};
-use netlab::exit::NetError;
+use netlab::bench::{self, BenchConfig, Stop, Target};
+use netlab::error::NetError;
 use netlab::net;
+use netlab::proto::answer::Answer;
 use std::io::IsTerminal;
 
 /// One line on a terminal's stderr, redrawn in place: `[=====>    ]  52%  1234 requests  0 errors`.
@@ -49,8 +50,8 @@ pub fn run(args: BenchArgs, quiet: bool) -> anyhow::Result<()> {
         size: args.size,
         stop: args.requests.map_or(Stop::After(args.duration), Stop::Requests),
         expect: match args.reply {
-            BenchReplyArg::Upper => Expect::Upper,
-            BenchReplyArg::Echo => Expect::Echo,
+            BenchReplyArg::Upper => Answer::Upper,
+            BenchReplyArg::Echo => Answer::Echo,
         },
     };
     tracing::info!(?target, conns = cfg.conns, size = cfg.size, "bench starting");

@@ -4,7 +4,7 @@ use super::Out;
 use crate::cli::{ByteorderArgs, FamilyArg, ResolveArgs};
 use anyhow::Context;
 use netlab::byteorder;
-use netlab::exit::NetError;
+use netlab::exit::UsageError;
 use netlab::resolve::{self, Family};
 use serde_json::json;
 
@@ -49,13 +49,13 @@ pub fn resolve(args: ResolveArgs) -> anyhow::Result<()> {
 pub fn byteorder(args: ByteorderArgs) -> anyhow::Result<()> {
     let mut out = Out::new();
     if let Some(hex) = args.unpack {
-        let value = byteorder::unpack(&hex).map_err(NetError::Usage)?;
+        let value = byteorder::unpack(&hex).map_err(UsageError)?;
         out.line(value.to_string().as_bytes())?;
         return Ok(());
     }
     let value = args
         .value
-        .ok_or_else(|| NetError::Usage("a VALUE or --unpack HEX is needed".into()))?;
+        .ok_or_else(|| UsageError("a VALUE or --unpack HEX is needed".into()))?;
     let p = byteorder::pack(value);
     out.line(format!("value          {value}").as_bytes())?;
     out.line(format!("little-endian  {}", byteorder::hex(&p.little)).as_bytes())?;

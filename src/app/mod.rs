@@ -3,6 +3,7 @@
 
 mod bench;
 mod info;
+mod server;
 mod tcp;
 mod udp;
 
@@ -49,5 +50,28 @@ impl Out {
     /// Writes one JSON object on its own line.
     pub fn json(&mut self, value: &serde_json::Value) -> io::Result<()> {
         self.line(value.to_string().as_bytes())
+    }
+}
+
+/// Raw bytes to stdout, for the streaming clients: each write flushed, and a
+/// closed stdout reported as [`netlab::exit::StdoutClosed`] (exit 0).
+pub struct RawOut {
+    inner: io::StdoutLock<'static>,
+}
+
+impl RawOut {
+    pub fn new() -> Self {
+        RawOut {
+            inner: io::stdout().lock(),
+        }
+    }
+}
+
+impl Write for RawOut {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.write(buf).map_err(stdout_error)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush().map_err(stdout_error)
     }
 }

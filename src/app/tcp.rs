@@ -1,85 +1,20 @@
 //! `tcp-server` and `tcp-client`.
 
-use crate::cli::{HandlerArg, ModeArg, TcpClientArgs, TcpServerArgs};
-use anyhow::Context;
+use crate::cli::{HandlerArg, TcpClientArgs, TcpServerArgs};
 use netlab::client::stream;
-use netlab::conn::Listener;
-use netlab::logging::SUMMARY;
-use netlab::net::{self, ListenOptions};
+use netlab::net;
 use netlab::proto::handlers::Handler;
-use netlab::ready;
-use netlab::server::{self, Mode, ServerConfig};
-use netlab::shutdown::Shutdown;
 use std::io::Write;
-use std::path::PathBuf;
-
-/// Removes the Unix socket file this server created, however it stops.
-struct RemoveOnDrop(Option<PathBuf>);
-
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        if let Some(path) = &self.0 {
-            let _ = std::fs::remove_file(path);
-        }
-    }
-}
 
 pub fn server(args: TcpServerArgs) -> anyhow::Result<()> {
-    let mode = match args.mode {
-        ModeArg::Sequential => Mode::Sequential,
-        ModeArg::Thread => Mode::Thread,
-        ModeArg::Pool => Mode::Pool,
-        ModeArg::Poll => Mode::Poll,
-        ModeArg::Fork => Mode::Fork,
-    };
     let handler = match args.handler {
         HandlerArg::Upper => Handler::Upper,
         HandlerArg::Echo => Handler::Echo,
         HandlerArg::Hello => Handler::Hello,
         HandlerArg::Time => Handler::Time,
     };
-    let default_workers = if mode == Mode::Pool { 4 } else { 1 };
-    let workers = args
-        .workers
-        .map_or(default_workers, |n| usize::try_from(n).unwrap_or(usize::MAX));
-    let cfg = ServerConfig {
-        mode,
-        workers,
-        max_conns: usize::try_from(args.max_conns).unwrap_or(usize::MAX),
-        delay: args.delay,
-        idle_timeout: Some(args.idle_timeout).filter(|d| !d.is_zero()),
-        exit_after: args.exit_after,
-    };
-    let shutdown = Shutdown::with_signals().context("cannot install signal handlers")?;
-    let opts = ListenOptions {
-        backlog: args.backlog,
-        reuse_addr: !args.no_reuseaddr,
-        reuse_port: false,
-    };
-    let (listeners, _cleanup) = match &args.unix {
-        Some(path) => {
-            let l = net::listen_unix(path, args.backlog)?;
-            (vec![Listener::Unix(l)], RemoveOnDrop(Some(path.clone())))
-        }
-        None => {
-            let count = if mode == Mode::Poll { workers } else { 1 };
-            let group = net::listen_tcp_group(args.listen.bind, args.listen.port, opts, count)?;
-            (
-                group.into_iter().map(Listener::Tcp).collect::<Vec<_>>(),
-                RemoveOnDrop(None),
-            )
-        }
-    };
-    let addr = listeners
-        .first()
-        .map(Listener::local_display)
-        .transpose()?
-        .unwrap_or_default();
-    ready::announce(&addr)?;
-    tracing::info!(mode = ?mode, workers, "serving on {addr}");
-    let stats = server::run(listeners, cfg, handler.factory(), shutdown)?;
-    tracing::info!(target: SUMMARY, "{}", stats.summary("connections"));
-    Ok(())
+    // Each reply leaves at once: an echo server has nothing to batch.
+    super::server::serve(&args.server, true, handler.factory())
 }
 
 pub fn client(args: TcpClientArgs) -> anyhow::Result<()> {
@@ -93,7 +28,7 @@ pub fn client(args: TcpClientArgs) -> anyhow::Result<()> {
         }
     };
     conn.set_read_timeout(args.timeout)?;
-    let mut raw = std::io::stdout().lock();
+    let mut raw = super::RawOut::new();
     let mut json = JsonLines {
         out: super::Out::new(),
         line: Vec::new(),

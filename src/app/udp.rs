@@ -4,10 +4,12 @@ use super::Out;
 use crate::cli::{ReplyArg, UdpClientArgs, UdpServerArgs};
 use anyhow::Context;
 use netlab::client::backoff::Backoff;
-use netlab::client::udp::{self, Answer, PingSummary, UdpClient};
-use netlab::exit::NetError;
+use netlab::client::udp::{self, PingSummary, Response, UdpClient};
+use netlab::error::NetError;
+use netlab::exit::UsageError;
 use netlab::logging::SUMMARY;
-use netlab::server::udp::{Reply, UdpServerConfig, serve};
+use netlab::proto::answer::Answer;
+use netlab::server::udp::{UdpServerConfig, serve};
 use netlab::shutdown::Shutdown;
 use netlab::stats::Stats;
 use netlab::{net, ready};
@@ -19,9 +21,9 @@ use std::time::{Duration, Instant};
 pub fn server(args: UdpServerArgs) -> anyhow::Result<()> {
     let cfg = UdpServerConfig {
         reply: match args.reply {
-            ReplyArg::Upper => Reply::Upper,
-            ReplyArg::Echo => Reply::Echo,
-            ReplyArg::Pong => Reply::Pong,
+            ReplyArg::Upper => Answer::Upper,
+            ReplyArg::Echo => Answer::Echo,
+            ReplyArg::Pong => Answer::Pong,
         },
         delay: args.delay,
         drop: args.drop,
@@ -43,7 +45,7 @@ fn ms(d: Duration) -> f64 {
 
 pub fn client(args: UdpClientArgs) -> anyhow::Result<()> {
     if args.timeout.is_zero() {
-        return Err(NetError::Usage("--timeout must be above 0".into()).into());
+        return Err(UsageError("--timeout must be above 0".into()).into());
     }
     let host = args.host.as_deref().unwrap_or("127.0.0.1");
     let addrs = net::resolve(host, args.port)?;
@@ -85,7 +87,7 @@ pub fn client(args: UdpClientArgs) -> anyhow::Result<()> {
     }
 }
 
-fn print_answer(out: &mut Out, as_json: bool, message: &[u8], answer: &Answer, server: &str) -> anyhow::Result<()> {
+fn print_answer(out: &mut Out, as_json: bool, message: &[u8], answer: &Response, server: &str) -> anyhow::Result<()> {
     if as_json {
         out.json(&json!({
             "server": server,
@@ -172,13 +174,15 @@ fn ping(args: &UdpClientArgs, addrs: &[SocketAddr], count: u64, out: &mut Out) -
         ms(s.avg),
         ms(s.max)
     );
+    // The result is data, as ping prints it: on stdout, so `| tail -1` works.
     if args.json {
         out.json(&json!({
             "sent": s.sent, "received": s.received, "loss_pct": s.loss_percent(),
             "min_ms": ms(s.min), "avg_ms": ms(s.avg), "max_ms": ms(s.max),
         }))?;
+    } else {
+        out.line(line.as_bytes())?;
     }
-    tracing::info!(target: SUMMARY, "{line}");
     if s.received == 0 {
         return Err(NetError::ServerDown {
             tries: u32::try_from(count).unwrap_or(u32::MAX),

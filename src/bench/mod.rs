@@ -10,7 +10,7 @@
 pub mod stats;
 
 use crate::conn::{EventStream, Stream};
-use crate::proto::upper::upper_once;
+use crate::proto::answer::Answer;
 use mio::net::{TcpStream, UnixStream};
 use mio::{Events, Interest, Poll, Token};
 use stats::Summary;
@@ -29,15 +29,6 @@ pub enum Target {
     Tcp(SocketAddr),
     /// A Unix stream socket.
     Unix(PathBuf),
-}
-
-/// What the server answers, so replies can be checked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Expect {
-    /// The request uppercased.
-    Upper,
-    /// The request unchanged.
-    Echo,
 }
 
 /// When a run ends.
@@ -61,7 +52,7 @@ pub struct BenchConfig {
     /// When to stop.
     pub stop: Stop,
     /// What a correct reply is.
-    pub expect: Expect,
+    pub expect: Answer,
 }
 
 /// One connection's progress through its current request.
@@ -179,7 +170,7 @@ impl Run<'_> {
 /// Runs the load and summarises it.
 ///
 /// # Errors
-/// [`crate::exit::NetError::Refused`] when no connection could be made, or a poller failure.
+/// [`crate::error::NetError::Refused`] when no connection could be made, or a poller failure.
 /// How far a run has got, for a progress display.
 #[derive(Debug, Clone, Copy)]
 pub struct Progress {
@@ -197,14 +188,10 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(200);
 /// Runs the load and summarises it, calling `on_progress` about five times a second.
 ///
 /// # Errors
-/// [`crate::exit::NetError::Refused`] when no connection could be made, or a poller failure.
+/// [`crate::error::NetError::Refused`] when no connection could be made, or a poller failure.
 pub fn run_with_progress(cfg: &BenchConfig, mut on_progress: impl FnMut(Progress)) -> io::Result<Summary> {
     let pattern: Vec<u8> = (0..PATTERN).map(|i| b"abcdefghijklmnopqrstuvwxyz"[i % 26]).collect();
-    let mut expected = Vec::with_capacity(PATTERN);
-    match cfg.expect {
-        Expect::Upper => upper_once(&pattern, &mut expected),
-        Expect::Echo => expected.extend_from_slice(&pattern),
-    }
+    let expected = cfg.expect.reply_to(&pattern);
     let mut state = Run {
         in_flight: 0,
         cfg,

@@ -7,7 +7,7 @@
 //! talks first, or a reply that arrives while the user types, shows at once.
 
 use crate::conn::Stream;
-use crate::exit::NetError;
+use crate::error::NetError;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown as How, SocketAddr, TcpStream};
 use std::os::unix::net::UnixStream;
@@ -120,8 +120,8 @@ fn copy_to_end(stream: &Stream, out: &mut dyn Write) -> io::Result<u64> {
         };
         tracing::debug!(bytes = n, "recv");
         total += n as u64;
-        out.write_all(buf.get(..n).unwrap_or_default())
-            .map_err(crate::exit::stdout_error)?;
-        out.flush().map_err(crate::exit::stdout_error)?;
+        // `out` is the caller's: its errors come back as they are.
+        out.write_all(buf.get(..n).unwrap_or_default())?;
+        out.flush()?;
     }
 }

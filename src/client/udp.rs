@@ -7,12 +7,12 @@
 //! - UDP has no request ids. A reply that is the answer to an *earlier*
 //!   request (a resend answered late) is recognised and skipped: before each
 //!   send the socket is drained, and a reply that matches what an earlier
-//!   message would produce (its uppercase, itself, `PONG`) but not what the
+//!   message would produce under any answer [`Policy`] but not what the
 //!   current one would is discarded.
 
 use super::backoff::Backoff;
-use crate::exit::NetError;
-use crate::proto::upper::upper_once;
+use crate::error::NetError;
+use crate::proto::answer::Answer as Policy;
 use std::collections::VecDeque;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
@@ -26,7 +26,7 @@ const RECV_BUF: usize = 65_536;
 
 /// A reply and what it took to get it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Answer {
+pub struct Response {
     /// The reply datagram.
     pub reply: Vec<u8>,
     /// Time from the last send to the reply.
@@ -76,7 +76,7 @@ impl UdpClient {
     ///
     /// # Errors
     /// The last address's error: [`NetError::Refused`] or [`NetError::ServerDown`].
-    pub fn connect_any(addrs: &[SocketAddr], message: &[u8], backoff: &Backoff) -> io::Result<(Self, Answer)> {
+    pub fn connect_any(addrs: &[SocketAddr], message: &[u8], backoff: &Backoff) -> io::Result<(Self, Response)> {
         let mut last = io::Error::from(NetError::Refused);
         for addr in addrs {
             let mut client = UdpClient::connect(*addr)?;
@@ -101,7 +101,7 @@ impl UdpClient {
     /// # Errors
     /// [`NetError::Refused`] on ICMP port unreachable, [`NetError::ServerDown`]
     /// when the waits run out, or an I/O error.
-    pub fn request(&mut self, message: &[u8], backoff: Backoff) -> io::Result<Answer> {
+    pub fn request(&mut self, message: &[u8], backoff: Backoff) -> io::Result<Response> {
         self.drain()?;
         let mut tries = 0;
         for wait in backoff {
@@ -109,7 +109,7 @@ impl UdpClient {
             let sent_at = self.send(message)?;
             if let Some(reply) = self.receive_for(message, wait)? {
                 self.remember(message);
-                return Ok(Answer {
+                return Ok(Response {
                     reply,
                     rtt: sent_at.elapsed(),
                     tries,
@@ -125,12 +125,12 @@ impl UdpClient {
     ///
     /// # Errors
     /// [`NetError::Refused`] on ICMP port unreachable, or an I/O error.
-    pub fn probe(&mut self, message: &[u8], wait: Duration) -> io::Result<Option<Answer>> {
+    pub fn probe(&mut self, message: &[u8], wait: Duration) -> io::Result<Option<Response>> {
         self.drain()?;
         let sent_at = self.send(message)?;
         let reply = self.receive_for(message, wait)?;
         self.remember(message);
-        Ok(reply.map(|reply| Answer {
+        Ok(reply.map(|reply| Response {
             reply,
             rtt: sent_at.elapsed(),
             tries: 1,
@@ -198,12 +198,7 @@ impl UdpClient {
 
 /// Whether `reply` can only be the answer to one of the `earlier` messages.
 pub fn is_late_reply<'a>(reply: &[u8], current: &[u8], earlier: impl IntoIterator<Item = &'a Vec<u8>>) -> bool {
-    let answers = |m: &[u8]| {
-        let mut up = Vec::with_capacity(m.len());
-        upper_once(m, &mut up);
-        reply == up.as_slice() || reply == m || reply == b"PONG"
-    };
-    !answers(current) && earlier.into_iter().any(|m| answers(m))
+    !Policy::any_answers(current, reply) && earlier.into_iter().any(|m| Policy::any_answers(m, reply))
 }
 
 /// Sends `message` once with `SO_BROADCAST` to `target` and calls `on_reply`

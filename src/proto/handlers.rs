@@ -1,10 +1,11 @@
 //! The demo handlers a server can run: `upper`, `echo`, `hello`, `time`.
 //!
-//! `hello` and `time` show the simplest servers of all: greet, then close;
-//! the peer never needs to send anything.
+//! `upper` and `echo` are the [`Answer`] policies over a stream; `hello` and
+//! `time` show the simplest servers of all: greet, then close; the peer never
+//! needs to send anything.
 
-use super::upper::UpperSession;
-use super::{ConnInfo, Flow, ProtocolError, Session, SessionFactory};
+use super::answer::{Answer, EchoSession, UpperSession};
+use super::{ConnInfo, Flow, Output, ProtocolError, Session, SessionFactory};
 use std::sync::Arc;
 
 /// Which handler a server runs for each connection.
@@ -24,6 +25,15 @@ impl Handler {
     /// A factory making this handler's session for each connection.
     pub fn factory(self) -> SessionFactory {
         Arc::new(move |info: &ConnInfo| self.session(info))
+    }
+
+    /// The answer policy behind an echoing handler (`None` for the greeters).
+    pub fn answer(self) -> Option<Answer> {
+        match self {
+            Handler::Upper => Some(Answer::Upper),
+            Handler::Echo => Some(Answer::Echo),
+            Handler::Hello | Handler::Time => None,
+        }
     }
 
     /// A fresh session for one connection.
@@ -52,33 +62,19 @@ pub fn ctime_text(info: &ConnInfo) -> Vec<u8> {
     format!("{}\n", local.format("%a %b %e %H:%M:%S %Y")).into_bytes()
 }
 
-/// Echo: bytes back unchanged.
-#[derive(Debug, Default)]
-pub struct EchoSession;
-
-impl Session for EchoSession {
-    fn on_data(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<Flow, ProtocolError> {
-        out.extend_from_slice(data);
-        Ok(Flow::Continue)
-    }
-    fn on_eof(&mut self, _out: &mut Vec<u8>) -> Result<(), ProtocolError> {
-        Ok(())
-    }
-}
-
 /// Sends one fixed text at start and asks to close; ignores input.
 #[derive(Debug)]
 pub struct Greeting(Vec<u8>);
 
 impl Session for Greeting {
-    fn on_start(&mut self, out: &mut Vec<u8>) -> Flow {
-        out.append(&mut self.0);
+    fn on_start(&mut self, out: &mut Output) -> Flow {
+        out.vec_mut().append(&mut self.0);
         Flow::Close
     }
-    fn on_data(&mut self, _data: &[u8], _out: &mut Vec<u8>) -> Result<Flow, ProtocolError> {
+    fn on_data(&mut self, _data: &[u8], _out: &mut Output) -> Result<Flow, ProtocolError> {
         Ok(Flow::Close)
     }
-    fn on_eof(&mut self, _out: &mut Vec<u8>) -> Result<(), ProtocolError> {
+    fn on_eof(&mut self, _out: &mut Output) -> Result<(), ProtocolError> {
         Ok(())
     }
 }
@@ -97,20 +93,20 @@ mod tests {
 
     fn run(h: Handler, input: &[u8]) -> (Vec<u8>, Flow) {
         let mut s = h.session(&info("127.0.0.1:5000"));
-        let mut out = Vec::new();
+        let mut out = Output::new();
         let mut flow = s.on_start(&mut out);
         if flow == Flow::Continue {
             flow = s.on_data(input, &mut out).unwrap_or(Flow::Close);
             s.on_eof(&mut out).ok();
         }
-        (out, flow)
+        (out.pending().to_vec(), flow)
     }
 
     /// Feeds `input` whole and one byte at a time: both must give the same bytes.
     fn whole_and_bytewise(h: Handler, input: &[u8]) -> Vec<u8> {
         let whole = run(h, input).0;
         let mut s = h.session(&info("127.0.0.1:5000"));
-        let mut out = Vec::new();
+        let mut out = Output::new();
         if s.on_start(&mut out) == Flow::Continue {
             for b in input {
                 if s.on_data(std::slice::from_ref(b), &mut out).ok() != Some(Flow::Continue) {
@@ -119,7 +115,7 @@ mod tests {
             }
             s.on_eof(&mut out).ok();
         }
-        assert_eq!(out, whole, "{h:?}: split input changed the output");
+        assert_eq!(out.pending(), whole, "{h:?}: split input changed the output");
         whole
     }
 
@@ -136,6 +132,8 @@ mod tests {
     fn echo_and_upper() {
         assert_eq!(run(Handler::Echo, b"abc\xff").0, b"abc\xff");
         assert_eq!(run(Handler::Upper, "straße".as_bytes()).0, "STRASSE".as_bytes());
+        assert_eq!(Handler::Upper.answer(), Some(Answer::Upper));
+        assert_eq!(Handler::Hello.answer(), None);
     }
 
     #[test]

@@ -4,13 +4,17 @@
 //! - it never reads a socket, sleeps, spawns or reads the clock; what it needs
 //!   from the outside world (the peer address, the time of accept) comes in a
 //!   [`ConnInfo`];
-//! - replies are appended to a `Vec<u8>` that the caller owns and drains;
+//! - replies are appended to an [`Output`] that the caller owns and drains;
 //! - "not enough bytes yet" is a normal return ([`Flow::Continue`] with nothing
 //!   appended), never an error;
 //! - every byte it holds back between calls is bounded.
 
+pub mod answer;
 pub mod handlers;
+pub mod output;
 pub mod upper;
+
+pub use output::Output;
 
 use std::net::SocketAddr;
 use std::time::SystemTime;
@@ -33,6 +37,9 @@ pub enum ProtocolError {
     /// The peer asked for more than a configured limit.
     #[error("peer exceeded a limit: {0}")]
     Limit(String),
+    /// The peer closed in the middle of a message.
+    #[error("peer closed mid-message: {0}")]
+    Truncated(String),
 }
 
 /// Who is on the other end, handed to a session when the connection starts.
@@ -45,23 +52,35 @@ pub struct ConnInfo {
 }
 
 /// One connection's protocol state.
+///
+/// # The contract every server mode keeps
+/// - `on_start` is called once, before any data.
+/// - `on_data` is called with each chunk received, in order, however the
+///   network split it, for as long as every call returned [`Flow::Continue`].
+/// - `on_eof` is called once when the peer half-closes (or the server shuts
+///   down), unless an earlier call returned [`Flow::Close`] or an error.
+/// - **Whatever a call appended to `out` is sent before the connection
+///   closes**: after `Flow::Close`, after an error, after `on_eof`, in every
+///   mode. That is what lets a protocol answer its last word — an HTTP 413, an
+///   XML-RPC fault, a final frame — and then hang up.
+/// - After `Flow::Close` or an error the session is not called again.
 pub trait Session: Send {
     /// Called once when the connection opens; may greet and ask to close.
-    fn on_start(&mut self, _out: &mut Vec<u8>) -> Flow {
+    fn on_start(&mut self, _out: &mut Output) -> Flow {
         Flow::Continue
     }
 
     /// Takes the bytes just received and appends any reply to `out`.
     ///
     /// # Errors
-    /// A [`ProtocolError`] closes this connection only.
-    fn on_data(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<Flow, ProtocolError>;
+    /// A [`ProtocolError`] closes this connection only, after `out` is sent.
+    fn on_data(&mut self, data: &[u8], out: &mut Output) -> Result<Flow, ProtocolError>;
 
     /// The peer half-closed: flush whatever was held back.
     ///
     /// # Errors
-    /// When the peer stopped in the middle of a message.
-    fn on_eof(&mut self, out: &mut Vec<u8>) -> Result<(), ProtocolError>;
+    /// When the peer stopped in the middle of a message (`out` is still sent).
+    fn on_eof(&mut self, out: &mut Output) -> Result<(), ProtocolError>;
 }
 
 /// Makes a fresh session for each accepted connection.

@@ -6,8 +6,6 @@
 //! arrives, so the output never depends on how the stream was split; at the end
 //! of the stream an incomplete character is sent as it is.
 
-use super::{Flow, ProtocolError, Session};
-
 /// The longest incomplete UTF-8 sequence: a 4-byte character missing its last byte.
 const MAX_HELD: usize = 3;
 
@@ -191,24 +189,6 @@ fn upper_str(s: &str, out: &mut Vec<u8>) {
     push_ascii_upper(bytes.get(copy_from..).unwrap_or_default(), out);
 }
 
-/// The `upper` handler: uppercase echo of a stream.
-#[derive(Debug, Default)]
-pub struct UpperSession {
-    upper: Upper,
-}
-
-impl Session for UpperSession {
-    fn on_data(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<Flow, ProtocolError> {
-        self.upper.feed(data, out);
-        Ok(Flow::Continue)
-    }
-
-    fn on_eof(&mut self, out: &mut Vec<u8>) -> Result<(), ProtocolError> {
-        self.upper.finish(out);
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,16 +262,6 @@ mod tests {
         }
         assert_eq!(out, "€".as_bytes());
         assert_eq!(t.held(), 0);
-    }
-
-    #[test]
-    fn session_flushes_held_bytes_at_eof() {
-        let mut s = UpperSession::default();
-        let mut out = Vec::new();
-        assert_eq!(s.on_data(b"ok\xc3", &mut out).ok(), Some(Flow::Continue));
-        assert_eq!(out, b"OK");
-        s.on_eof(&mut out).ok();
-        assert_eq!(out, b"OK\xc3");
     }
 
     proptest! {

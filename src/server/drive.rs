@@ -10,20 +10,13 @@
 //!   reset that can destroy the reply in flight; so our side is half-closed
 //!   first and the rest of the input is read and discarded briefly (a lingering close).
 
-use super::Ctx;
 use super::live::Tracked;
+use super::{Ctx, LINGER, LINGER_BYTES, READ_BUF, peer_label};
 use crate::conn::Stream;
-use crate::proto::{ConnInfo, Flow};
+use crate::proto::{ConnInfo, Flow, Output, ProtocolError};
 use std::io::{self, Read, Write};
 use std::net::Shutdown as How;
-use std::time::{Duration, Instant};
-
-/// Read size; also bounds one reply (at most 3× this for the uppercase handler).
-pub const READ_BUF: usize = 64 * 1024;
-/// How long a lingering close waits for the peer's EOF.
-const LINGER: Duration = Duration::from_millis(500);
-/// At most this much input is discarded during a lingering close.
-const LINGER_BYTES: usize = 1 << 20;
+use std::time::Instant;
 
 /// Bytes moved over one connection.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -47,7 +40,7 @@ pub fn serve_and_finish(tracked: Tracked, info: ConnInfo, ctx: &Ctx) {
 /// connection only and are logged with the peer's address.
 pub fn serve(conn: &Stream, info: ConnInfo, ctx: &Ctx) -> Report {
     let started = Instant::now();
-    let peer = info.peer.map_or_else(|| "unix".to_string(), |p| p.to_string());
+    let peer = peer_label(info.peer);
     // Every line logged while serving this client names it.
     let _span = tracing::info_span!("conn", %peer).entered();
     tracing::info!("connection opened");
@@ -79,22 +72,32 @@ pub fn serve(conn: &Stream, info: ConnInfo, ctx: &Ctx) -> Report {
     report
 }
 
+/// Reads, lets the session answer, writes the answer whole; repeats. What
+/// a session call appended is written before its outcome is looked at, so a
+/// closing or failing session still gets its last words out.
 fn exchange(mut conn: &Stream, info: &ConnInfo, ctx: &Ctx, report: &mut Report) -> io::Result<()> {
     conn.set_read_timeout(ctx.cfg.idle_timeout)?;
     conn.set_write_timeout(ctx.cfg.idle_timeout)?;
-    conn.set_nodelay()?;
+    if ctx.cfg.nodelay {
+        conn.set_nodelay()?;
+    }
     let mut session = (ctx.factory)(info);
     let mut buf = vec![0u8; READ_BUF];
-    let mut out = Vec::with_capacity(READ_BUF);
-    let mut flow = session.on_start(&mut out);
-    send(&mut conn, &mut out, ctx, report)?;
-    while flow == Flow::Continue {
+    let mut out = Output::with_capacity(READ_BUF);
+    let mut flow: Result<Flow, ProtocolError> = Ok(session.on_start(&mut out));
+    loop {
+        send(&mut conn, &mut out, ctx, report)?;
+        match flow {
+            Ok(Flow::Continue) => {}
+            Ok(Flow::Close) => return Ok(()),
+            Err(e) => return Err(io::Error::other(e)),
+        }
         let n = match conn.read(&mut buf) {
             Ok(0) => {
                 tracing::debug!("recv 0 bytes (EOF)");
-                session.on_eof(&mut out).map_err(io::Error::other)?;
+                let ended = session.on_eof(&mut out);
                 send(&mut conn, &mut out, ctx, report)?;
-                return Ok(());
+                return ended.map_err(io::Error::other);
             }
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -103,15 +106,12 @@ fn exchange(mut conn: &Stream, info: &ConnInfo, ctx: &Ctx, report: &mut Report) 
         tracing::debug!(bytes = n, "recv");
         report.bytes_in += n as u64;
         ctx.stats.add_in(n);
-        flow = session
-            .on_data(buf.get(..n).unwrap_or_default(), &mut out)
-            .map_err(io::Error::other)?;
-        send(&mut conn, &mut out, ctx, report)?;
+        flow = session.on_data(buf.get(..n).unwrap_or_default(), &mut out);
     }
-    Ok(())
 }
 
-fn send(conn: &mut &Stream, out: &mut Vec<u8>, ctx: &Ctx, report: &mut Report) -> io::Result<()> {
+/// Writes everything pending, one write per boundary the session marked.
+fn send(conn: &mut &Stream, out: &mut Output, ctx: &Ctx, report: &mut Report) -> io::Result<()> {
     if out.is_empty() {
         return Ok(());
     }
@@ -119,11 +119,15 @@ fn send(conn: &mut &Stream, out: &mut Vec<u8>, ctx: &Ctx, report: &mut Report) -
         // A shutdown cuts the wait short; the reply is still sent.
         ctx.shutdown.sleep(ctx.cfg.delay);
     }
-    conn.write_all(out)?;
-    tracing::debug!(bytes = out.len(), "send");
-    report.bytes_out += out.len() as u64;
-    ctx.stats.add_out(out.len());
-    out.clear();
+    while !out.is_empty() {
+        let write = out.next_write();
+        let n = write.len();
+        conn.write_all(write)?;
+        tracing::debug!(bytes = n, "send");
+        report.bytes_out += n as u64;
+        ctx.stats.add_out(n);
+        out.consume(n);
+    }
     Ok(())
 }
 

@@ -64,7 +64,7 @@ impl Dispatch for Forker {
 
     fn before_accept(&mut self, ctx: &Arc<Ctx>) -> bool {
         self.reap(ctx);
-        while self.children.len() >= ctx.cfg.max_conns.max(1) {
+        while self.children.len() >= ctx.cfg.max_conns() {
             if ctx.shutdown.sleep(Duration::from_millis(20)) {
                 return false;
             }

@@ -15,7 +15,9 @@
 //! | fork | a process per client, children reaped | [`fork`] |
 
 pub mod accept;
+pub mod core;
 pub mod drive;
+pub mod edge;
 pub mod fork;
 pub mod live;
 pub mod poll;
@@ -30,9 +32,34 @@ use crate::shutdown::{GRACE, Shutdown};
 use crate::stats::Stats;
 use live::Live;
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+/// Bytes read per call, in every mode; also bounds what one read hands a session.
+pub const READ_BUF: usize = 64 * 1024;
+/// After our side is done, the peer's leftover input is discarded this long
+/// at most (the lingering close), so the kernel does not reset the reply away.
+pub const LINGER: Duration = Duration::from_millis(500);
+/// At most this much leftover input is discarded during a lingering close.
+pub const LINGER_BYTES: usize = 1 << 20;
+/// The event-driven modes stop reading a peer once this many reply bytes
+/// wait for it, and read again below half: a client that never reads costs
+/// at most this much memory. (The blocking modes write each reply whole
+/// before reading again, which bounds them by the socket buffers.)
+pub const HIGH_WATER: usize = 1 << 20;
+/// Most clients served at once by default (thread, poll and fork modes):
+/// what a thread per client can afford on a small machine.
+pub const DEFAULT_MAX_CONNS: usize = 1024;
+/// A client silent this long is closed, by default.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// How a peer appears in every log line: `127.0.0.1:5000`, `[::1]:5000`, or
+/// `unix` for a Unix socket peer (which has no address).
+pub fn peer_label(peer: Option<SocketAddr>) -> String {
+    peer.map_or_else(|| "unix".to_string(), |p| p.to_string())
+}
 
 /// How a TCP server schedules its clients.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,33 +76,80 @@ pub enum Mode {
     Fork,
 }
 
-/// Settings shared by every mode.
+impl Mode {
+    /// Every mode, in the order of the lessons.
+    pub const ALL: [Mode; 5] = [Mode::Sequential, Mode::Thread, Mode::Pool, Mode::Poll, Mode::Fork];
+
+    /// `--workers` when not given: the pool's four threads, one event loop.
+    pub fn default_workers(self) -> usize {
+        match self {
+            Mode::Pool => 4,
+            _ => 1,
+        }
+    }
+
+    /// Whether each worker has a listener of its own on the shared port
+    /// (`SO_REUSEPORT`), rather than all sharing one.
+    pub fn listener_per_worker(self) -> bool {
+        self == Mode::Poll
+    }
+
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Sequential => "sequential",
+            Mode::Thread => "thread",
+            Mode::Pool => "pool",
+            Mode::Poll => "poll",
+            Mode::Fork => "fork",
+        }
+    }
+}
+
+/// Settings shared by every mode; `Default` holds every default of the
+/// server flags.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     /// The scheduler.
     pub mode: Mode,
-    /// Pool threads, or poll event loops.
-    pub workers: usize,
-    /// Most clients served at once (thread, poll and fork modes); the rest wait.
-    pub max_conns: usize,
+    /// Pool threads, or event loops; `None`: [`Mode::default_workers`].
+    pub workers: Option<usize>,
+    /// Most clients served at once (thread, poll and fork modes); the rest
+    /// wait in the backlog. `None`: [`DEFAULT_MAX_CONNS`].
+    pub max_conns: Option<usize>,
     /// Wait this long before each reply.
     pub delay: Duration,
     /// Close a client silent for this long (`None`: never).
     pub idle_timeout: Option<Duration>,
     /// Stop after this many connections.
     pub exit_after: Option<u64>,
+    /// Set `TCP_NODELAY` on accepted connections (Nagle's algorithm off).
+    pub nodelay: bool,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             mode: Mode::Thread,
-            workers: 4,
-            max_conns: 1024,
+            workers: None,
+            max_conns: None,
             delay: Duration::ZERO,
-            idle_timeout: Some(Duration::from_secs(300)),
+            idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
             exit_after: None,
+            nodelay: true,
         }
+    }
+}
+
+impl ServerConfig {
+    /// Worker threads or event loops, at least one.
+    pub fn workers(&self) -> usize {
+        self.workers.unwrap_or_else(|| self.mode.default_workers()).max(1)
+    }
+
+    /// The cap on live connections, at least one.
+    pub fn max_conns(&self) -> usize {
+        self.max_conns.unwrap_or(DEFAULT_MAX_CONNS).max(1)
     }
 }
 

@@ -14,7 +14,7 @@ use std::sync::Arc;
 /// # Errors
 /// When the listener breaks or a worker cannot be started.
 pub fn run(listener: &Listener, ctx: &Arc<Ctx>) -> io::Result<()> {
-    for n in 1..ctx.cfg.workers.max(1) {
+    for n in 1..ctx.cfg.workers() {
         let listener = listener.try_clone()?;
         let ctx = Arc::clone(ctx);
         std::thread::Builder::new().name(format!("pool-{n}")).spawn(move || {

@@ -18,7 +18,7 @@ struct Spawn;
 
 impl Dispatch for Spawn {
     fn before_accept(&mut self, ctx: &Arc<Ctx>) -> bool {
-        ctx.live.wait_below(ctx.cfg.max_conns.max(1), &ctx.shutdown)
+        ctx.live.wait_below(ctx.cfg.max_conns(), &ctx.shutdown)
     }
 
     fn dispatch(&mut self, ctx: &Arc<Ctx>, conn: Stream, info: ConnInfo) -> Option<(Stream, ConnInfo)> {

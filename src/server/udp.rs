@@ -5,7 +5,7 @@
 //! largest UDP payload (65,507 bytes over IPv4), so nothing is ever truncated.
 //! `--drop` and `--delay` simulate the lossy, slow network the client must survive.
 
-use crate::proto::upper::upper_once;
+use crate::proto::answer::Answer;
 use crate::shutdown::{Shutdown, Wake};
 use crate::stats::Stats;
 use std::io;
@@ -16,33 +16,11 @@ use std::time::Duration;
 /// Big enough for any UDP payload over IPv4 or IPv6 (65,527 bytes without jumbograms).
 const RECV_BUF: usize = 65_536;
 
-/// What the server answers to each datagram.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reply {
-    /// The datagram uppercased (the default).
-    Upper,
-    /// The datagram unchanged.
-    Echo,
-    /// `PONG`, whatever came in: for round-trip time estimation.
-    Pong,
-}
-
-impl Reply {
-    /// Appends the answer to `datagram` to `out`.
-    pub fn answer(self, datagram: &[u8], out: &mut Vec<u8>) {
-        match self {
-            Reply::Upper => upper_once(datagram, out),
-            Reply::Echo => out.extend_from_slice(datagram),
-            Reply::Pong => out.extend_from_slice(b"PONG"),
-        }
-    }
-}
-
 /// UDP server settings.
 #[derive(Debug, Clone)]
 pub struct UdpServerConfig {
     /// The answer to each datagram.
-    pub reply: Reply,
+    pub reply: Answer,
     /// Wait this long before each reply (a slow server).
     pub delay: Duration,
     /// Fraction of datagrams dropped without a reply, 0.0 to 1.0.
@@ -105,7 +83,7 @@ pub fn serve(socket: &UdpSocket, cfg: &UdpServerConfig, shutdown: &Shutdown, sta
             shutdown.sleep(cfg.delay);
         }
         out.clear();
-        cfg.reply.answer(datagram, &mut out);
+        cfg.reply.reply_once(datagram, &mut out);
         match socket.send_to(&out, from) {
             Ok(sent) => {
                 stats.add_out(sent);
@@ -126,22 +104,6 @@ fn is_transient(e: &io::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn answers() {
-        let run = |r: Reply, d: &[u8]| {
-            let mut out = Vec::new();
-            r.answer(d, &mut out);
-            out
-        };
-        assert_eq!(
-            run(Reply::Upper, &["straße".as_bytes(), b"\xff"].concat()),
-            b"STRASSE\xff"
-        );
-        assert_eq!(run(Reply::Echo, b"abc"), b"abc");
-        assert_eq!(run(Reply::Pong, b"anything"), b"PONG");
-        assert_eq!(run(Reply::Upper, b""), b"");
-    }
 
     #[test]
     fn seeded_drops_repeat_and_match_the_rate() {

@@ -1,14 +1,17 @@
 //! Poll mode: non-blocking event loops on epoll, through mio.
 //!
 //! Rules of the loop (mio's contract), and where each one is kept:
-//! - readiness is edge-triggered, so accept, read and write are each drained
-//!   until `WouldBlock` (`Worker::accept_all`, `Conn::read`, `Conn::flush` in `conn.rs`);
+//! - readiness is edge-triggered, so accept and write are drained until
+//!   `WouldBlock` (`Worker::accept_all`, `Conn::flush` in `conn.rs`), and reads
+//!   until the socket is drained: a read shorter than the buffer says so
+//!   (epoll(7)), which saves one `recv` per request (`Conn::read`);
 //!   `Interrupted` is retried; a 0-byte read is EOF;
 //! - unsent bytes are kept per connection, and WRITABLE interest is registered
 //!   only while some are pending (`Conn::flush`);
-//! - a peer whose pending replies pass [`HIGH_WATER`] is not read from until
+//! - a peer whose pending replies pass [`HIGH_WATER`](super::HIGH_WATER) is not read from until
 //!   they drain below half of it: a client that never reads costs at most that
-//!   much memory, never the server;
+//!   much memory, never the server (the rules of a connection's life are
+//!   [`Core`]'s, shared with the uring mode);
 //! - `--delay` is a timer, never a sleep: one client's delay never holds up another;
 //! - the connection table is a slab, capped at `--max-conns`.
 //!
@@ -18,10 +21,11 @@
 
 mod conn;
 
-use super::Ctx;
 use super::accept::{AcceptError, PAUSE, classify};
+use super::core::{Core, Next, Phase};
+use super::{Ctx, LINGER, READ_BUF, peer_label};
 use crate::conn::{EventStream, Listener};
-use crate::proto::{ConnInfo, Flow};
+use crate::proto::ConnInfo;
 use crate::shutdown::GRACE;
 use conn::{Conn, Env, Timer};
 use mio::net::{TcpListener, UnixListener};
@@ -37,19 +41,13 @@ use std::time::{Duration, Instant, SystemTime};
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const SHUTDOWN: Token = Token(usize::MAX - 2);
-/// Stop reading a peer once this many reply bytes wait for it.
-pub const HIGH_WATER: usize = 1 << 20;
-/// Bytes read per call; one buffer per loop, shared by its connections.
-const READ_BUF: usize = 64 * 1024;
-/// After our side closes, the peer's leftover input is discarded this long.
-const LINGER: Duration = Duration::from_millis(500);
 
 /// Runs `--workers` event loops until shutdown (this thread runs the first).
 ///
 /// # Errors
 /// When a listener or the poller breaks.
 pub fn run(listeners: Vec<Listener>, ctx: &Arc<Ctx>) -> io::Result<()> {
-    let workers = ctx.cfg.workers.max(1);
+    let workers = ctx.cfg.workers();
     let mut mine = Vec::with_capacity(workers);
     for n in 0..workers {
         let l = match listeners.get(n) {
@@ -168,7 +166,8 @@ impl<'a> Worker<'a> {
                             self.io(key, |c, env| c.flush(env));
                         }
                         if event.is_readable() || event.is_read_closed() || event.is_error() {
-                            self.io(key, |c, env| c.read(env));
+                            let drain = event.is_read_closed() || event.is_error();
+                            self.io(key, |c, env| c.read(env, drain));
                         }
                         self.settle(key);
                     }
@@ -205,7 +204,7 @@ impl<'a> Worker<'a> {
     /// Accepts until `WouldBlock`, the slab cap, or the `--exit-after` budget.
     fn accept_all(&mut self) -> io::Result<()> {
         while self.stop_by.is_none() && self.accept_resume.is_none() {
-            if self.conns.len() >= self.ctx.cfg.max_conns.max(1) {
+            if self.conns.len() >= self.ctx.cfg.max_conns() {
                 self.accept_blocked = true;
                 return Ok(());
             }
@@ -216,7 +215,9 @@ impl<'a> Worker<'a> {
             }
             let accepted = match listener {
                 Lsn::Tcp(l) => l.accept().map(|(s, a)| {
-                    let _ = s.set_nodelay(true);
+                    if self.ctx.cfg.nodelay {
+                        let _ = s.set_nodelay(true);
+                    }
                     (EventStream::Tcp(s), Some(crate::conn::canonical(a)))
                 }),
                 Lsn::Unix(l) => l.accept().map(|(s, _)| (EventStream::Unix(s), None)),
@@ -260,41 +261,18 @@ impl<'a> Worker<'a> {
         self.poll
             .registry()
             .register(sock.source(), Token(key), Interest::READABLE)?;
-        let now = Instant::now();
         self.next_id += 1;
-        let peer = peer.map_or_else(|| "unix".to_string(), |p| p.to_string());
+        let peer = peer_label(peer);
         tracing::debug!(%peer, "accept");
         tracing::info!(%peer, "connection opened");
-        let mut conn = Conn {
-            sock,
-            session: (self.ctx.factory)(&info),
-            peer,
-            out: Vec::new(),
-            sent: 0,
-            delayed: VecDeque::new(),
-            delayed_bytes: 0,
-            reading: true,
-            paused: false,
-            closing: false,
-            write_shut: false,
-            want_write: false,
-            broken: false,
-            last_active: now,
-            linger_until: None,
-            opened: now,
-            bytes_in: 0,
-            bytes_out: 0,
-            id: self.next_id,
-        };
-        let mut greeting = Vec::new();
-        if conn.session.on_start(&mut greeting) == Flow::Close {
-            conn.closing = true;
+        let (core, timer) = Core::start((self.ctx.factory)(&info), peer, self.ctx.cfg.delay, Instant::now());
+        entry.insert(Conn::new(sock, core, self.next_id));
+        if let Some(at) = timer {
+            self.timers.push_back((at, key, self.next_id));
         }
-        entry.insert(conn);
-        self.io(key, |c, env| c.queue(env, greeting));
         self.io(key, |c, env| c.flush(env));
         // Data may already be waiting; edge-triggered readiness will not repeat it.
-        self.io(key, |c, env| c.read(env));
+        self.io(key, |c, env| c.read(env, true));
         self.settle(key);
         Ok(())
     }
@@ -302,24 +280,23 @@ impl<'a> Worker<'a> {
     /// Half-closes or closes a connection whose work is done.
     fn settle(&mut self, key: usize) {
         let Some(conn) = self.conns.get_mut(key) else { return };
-        if conn.broken {
-            self.close(key, "error");
-            return;
-        }
-        if !conn.done() {
-            return;
-        }
-        if !conn.reading {
-            self.close(key, "done");
-            return;
-        }
-        // The session closed first while the peer may still send: linger.
-        if !conn.write_shut {
-            tracing::debug!(peer = %conn.peer, "shutdown(write)");
-            let _ = conn.sock.shutdown(How::Write);
-            conn.write_shut = true;
-            conn.linger_until = Some(Instant::now() + LINGER);
-            self.next_sweep = self.next_sweep.min(Instant::now() + LINGER);
+        let now = Instant::now();
+        match conn.core.next(now) {
+            Next::Keep => {}
+            Next::HalfClose => {
+                // The session closed first while the peer may still send: linger.
+                tracing::debug!(peer = %conn.core.peer, "shutdown(write)");
+                let _ = conn.sock.shutdown(How::Write);
+                self.next_sweep = self.next_sweep.min(now + LINGER);
+            }
+            Next::Close => {
+                let why = if conn.core.phase() == Phase::Broken {
+                    "error"
+                } else {
+                    "done"
+                };
+                self.close(key, why);
+            }
         }
     }
 
@@ -329,16 +306,17 @@ impl<'a> Worker<'a> {
         }
         let mut conn = self.conns.remove(key);
         let _ = self.poll.registry().deregister(conn.sock.source());
-        if !conn.write_shut {
-            tracing::debug!(peer = %conn.peer, "shutdown(write)");
+        let core = &conn.core;
+        if !matches!(core.phase(), Phase::Lingering { .. }) {
+            tracing::debug!(peer = %core.peer, "shutdown(write)");
             let _ = conn.sock.shutdown(How::Write);
         }
-        tracing::debug!(peer = %conn.peer, "close");
+        tracing::debug!(peer = %core.peer, "close");
         tracing::info!(
-            peer = %conn.peer,
-            bytes_in = conn.bytes_in,
-            bytes_out = conn.bytes_out,
-            duration = ?conn.opened.elapsed(),
+            peer = %core.peer,
+            bytes_in = core.bytes_in,
+            bytes_out = core.bytes_out,
+            duration = ?core.opened.elapsed(),
             why,
             "connection closed"
         );
@@ -377,17 +355,9 @@ impl<'a> Worker<'a> {
             let Some(conn) = self.conns.get_mut(key).filter(|c| c.id == id) else {
                 continue;
             };
-            while let Some((due, _)) = conn.delayed.front() {
-                if *due > now {
-                    break;
-                }
-                let Some((_, bytes)) = conn.delayed.pop_front() else {
-                    break;
-                };
-                conn.delayed_bytes -= bytes.len();
-                conn.out.extend_from_slice(&bytes);
+            if conn.core.release_due(now) {
+                self.io(key, |c, env| c.flush(env));
             }
-            self.io(key, |c, env| c.flush(env));
             self.settle(key);
         }
         if self.accept_resume.is_some_and(|at| at <= now) {
@@ -400,15 +370,7 @@ impl<'a> Worker<'a> {
             let expired: Vec<(usize, &str)> = self
                 .conns
                 .iter()
-                .filter_map(|(k, c)| {
-                    if c.linger_until.is_some_and(|t| t <= now) {
-                        Some((k, "linger over"))
-                    } else if idle.is_some_and(|d| now.duration_since(c.last_active) >= d) && c.delayed.is_empty() {
-                        Some((k, "idle timeout"))
-                    } else {
-                        None
-                    }
-                })
+                .filter_map(|(k, c)| c.core.expired(now, idle).map(|why| (k, why)))
                 .collect();
             for (key, why) in expired {
                 self.close(key, why);

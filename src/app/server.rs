@@ -1,0 +1,52 @@
+//! The server flags every stream server shares, turned into the library's
+//! [`ServerOptions`] once; each server command adds only its factory.
+
+use crate::cli::{ModeArg, ServerArgs};
+use anyhow::Context;
+use netlab::proto::SessionFactory;
+use netlab::server::edge::{self, ListenOn, ServerOptions};
+use netlab::server::{Mode, ServerConfig};
+use netlab::shutdown::Shutdown;
+
+fn count(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
+/// The library's options for `args`; `nodelay` is the protocol's choice.
+pub fn options(args: &ServerArgs, nodelay: bool) -> ServerOptions {
+    let mode = match args.mode {
+        ModeArg::Sequential => Mode::Sequential,
+        ModeArg::Thread => Mode::Thread,
+        ModeArg::Pool => Mode::Pool,
+        ModeArg::Poll => Mode::Poll,
+        ModeArg::Fork => Mode::Fork,
+    };
+    let listen = match &args.unix {
+        Some(path) => ListenOn::Unix(path.clone()),
+        None => ListenOn::Tcp {
+            ip: args.listen.bind,
+            port: args.listen.port,
+        },
+    };
+    ServerOptions {
+        listen,
+        backlog: args.backlog,
+        reuse_addr: !args.no_reuseaddr,
+        cfg: ServerConfig {
+            mode,
+            workers: args.workers.map(count),
+            max_conns: args.max_conns.map(count),
+            delay: args.delay.0,
+            idle_timeout: Some(args.idle_timeout.0).filter(|d| !d.is_zero()),
+            exit_after: args.exit_after,
+            nodelay,
+        },
+    }
+}
+
+/// Serves `factory`'s sessions as `args` say, until SIGINT/SIGTERM or `--exit-after`.
+pub fn serve(args: &ServerArgs, nodelay: bool, factory: SessionFactory) -> anyhow::Result<()> {
+    let shutdown = Shutdown::with_signals().context("cannot install signal handlers")?;
+    edge::serve(&options(args, nodelay), factory, shutdown)?;
+    Ok(())
+}

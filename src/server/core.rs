@@ -1,0 +1,389 @@
+//! One connection of the event-driven modes (poll, uring) without its socket:
+//! the session, the replies waiting to go out (now or after `--delay`), and
+//! the phase of its life. The loop around it does the I/O and asks it what
+//! to do next, so both loops keep exactly the same rules:
+//!
+//! ```text
+//!            peer EOF / shutdown                 replies sent
+//!   Open ─────────────────────────▶ Draining ───────────────▶ closed
+//!    │  session Close or error                   replies sent
+//!    └───────────────────────────▶ Closing ─────────────────▶ Lingering ──▶ closed
+//!                                    │ peer EOF first            (peer EOF, or LINGER)
+//!                                    └──── replies sent ───────▶ closed
+//!   any phase ── I/O error ──▶ Broken ──▶ closed
+//! ```
+//!
+//! - What a session appended is always sent before the close (every phase
+//!   but `Broken` waits for `out` and the delayed replies to drain).
+//! - Back-pressure: past [`HIGH_WATER`] bytes of pending replies the loop
+//!   stops reading from this peer, and reads again below half of it.
+//! - Lingering: after the session ends while the peer may still send, our
+//!   side is half-closed and the peer's leftover input read and discarded
+//!   (briefly, boundedly) so the kernel never answers it with a reset that
+//!   could destroy the reply in flight.
+
+use super::{HIGH_WATER, LINGER, LINGER_BYTES};
+use crate::proto::{Flow, Output, Session};
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// Where a connection is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Reading requests and answering them.
+    Open,
+    /// No more input (the peer's EOF, or shutdown): the last replies go out, then close.
+    Draining,
+    /// The session is done (it asked to close, or failed): the last replies go
+    /// out, then our side half-closes. `peer_done`: the peer's EOF came already.
+    Closing {
+        /// The peer's EOF has been seen.
+        peer_done: bool,
+    },
+    /// Our write side is shut; leftover input is discarded until the peer's
+    /// EOF or `until`.
+    Lingering {
+        /// When to give up waiting for the peer's EOF.
+        until: Instant,
+    },
+    /// Close now: an I/O error.
+    Broken,
+}
+
+/// What the loop must do after a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Nothing yet.
+    Keep,
+    /// Shut our write side (the connection is now lingering).
+    HalfClose,
+    /// Close the socket and forget the connection.
+    Close,
+}
+
+/// One client's protocol state, pending output and counters.
+pub struct Core {
+    /// The protocol.
+    session: Box<dyn Session>,
+    /// The peer, for every log line (`127.0.0.1:5000`, `[::1]:5000`, `unix`).
+    pub peer: String,
+    /// Reply bytes ready to go out.
+    pub out: Output,
+    /// Replies held back by `--delay`, each with the time it may go.
+    delayed: VecDeque<(Instant, Output)>,
+    /// Bytes in `delayed`, for the back-pressure limit.
+    delayed_bytes: usize,
+    /// The phase of its life.
+    phase: Phase,
+    /// Not reading because too many replies wait (back-pressure).
+    paused: bool,
+    /// `--delay`, copied here so every step applies it the same way.
+    delay: Duration,
+    /// Bytes thrown away while lingering.
+    discarded: usize,
+    /// Last time bytes moved either way (the idle timeout).
+    pub last_active: Instant,
+    /// When the connection opened (the close log line's duration).
+    pub opened: Instant,
+    /// Bytes received.
+    pub bytes_in: u64,
+    /// Bytes sent.
+    pub bytes_out: u64,
+}
+
+impl Core {
+    /// A connection that has just been accepted; runs the session's `on_start`.
+    /// Returns it and, when its greeting waits for `--delay`, the timer to set.
+    pub fn start(
+        mut session: Box<dyn Session>,
+        peer: String,
+        delay: Duration,
+        now: Instant,
+    ) -> (Self, Option<Instant>) {
+        let mut greeting = Output::new();
+        let flow = session.on_start(&mut greeting);
+        let mut core = Core {
+            session,
+            peer,
+            out: Output::new(),
+            delayed: VecDeque::new(),
+            delayed_bytes: 0,
+            phase: Phase::Open,
+            paused: false,
+            delay,
+            discarded: 0,
+            last_active: now,
+            opened: now,
+            bytes_in: 0,
+            bytes_out: 0,
+        };
+        if flow == Flow::Close {
+            core.phase = Phase::Closing { peer_done: false };
+        }
+        let timer = core.queue(greeting, now);
+        (core, timer)
+    }
+
+    /// The phase now.
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// Reply bytes waiting, sent or delayed.
+    pub fn backlog(&self) -> usize {
+        self.out.len() + self.delayed_bytes
+    }
+
+    /// Whether the loop should read from this peer now (to answer, or to
+    /// discard while lingering).
+    pub fn wants_read(&self) -> bool {
+        match self.phase {
+            Phase::Open => !self.paused,
+            Phase::Closing { peer_done } => !peer_done,
+            Phase::Lingering { .. } => true,
+            Phase::Draining | Phase::Broken => false,
+        }
+    }
+
+    /// Whether this connection still answers input (reads are for the session).
+    pub fn is_open(&self) -> bool {
+        self.phase == Phase::Open
+    }
+
+    /// Updates the back-pressure pause; returns `Some(paused)` when it changed.
+    pub fn update_pause(&mut self) -> Option<bool> {
+        let backlog = self.backlog();
+        if !self.paused && self.phase == Phase::Open && backlog >= HIGH_WATER {
+            self.paused = true;
+            tracing::debug!(peer = %self.peer, backlog, "pausing reads");
+            return Some(true);
+        }
+        if self.paused && backlog < HIGH_WATER / 2 {
+            self.paused = false;
+            tracing::debug!(peer = %self.peer, backlog, "resuming reads");
+            return Some(false);
+        }
+        None
+    }
+
+    /// Bytes arrived from the peer. Returns the timer to set when the reply
+    /// waits for `--delay`.
+    pub fn received(&mut self, data: &[u8], now: Instant) -> Option<Instant> {
+        self.bytes_in += data.len() as u64;
+        self.last_active = now;
+        if self.phase != Phase::Open {
+            // The session is done: leftover input is discarded, boundedly.
+            self.discarded += data.len();
+            if self.discarded > LINGER_BYTES {
+                self.phase = Phase::Broken;
+            }
+            return None;
+        }
+        let mut held = Output::new();
+        // Without --delay the session appends straight to the pending output.
+        let sink = if self.delay.is_zero() { &mut self.out } else { &mut held };
+        let flow = self.session.on_data(data, sink);
+        match flow {
+            Ok(Flow::Continue) => {}
+            Ok(Flow::Close) => self.phase = Phase::Closing { peer_done: false },
+            Err(e) => {
+                tracing::warn!(peer = %self.peer, error = %e, "connection error");
+                self.phase = Phase::Closing { peer_done: false };
+            }
+        }
+        self.queue(held, now)
+    }
+
+    /// No more input: the peer's EOF, or the server shutting down. The
+    /// session flushes what it held back. Returns a timer as [`Core::received`].
+    pub fn input_ended(&mut self, now: Instant) -> Option<Instant> {
+        match self.phase {
+            Phase::Open => {
+                let mut tail = Output::new();
+                if let Err(e) = self.session.on_eof(&mut tail) {
+                    tracing::warn!(peer = %self.peer, error = %e, "connection error");
+                }
+                self.phase = Phase::Draining;
+                self.queue(tail, now)
+            }
+            Phase::Closing { .. } => {
+                self.phase = Phase::Closing { peer_done: true };
+                None
+            }
+            Phase::Lingering { .. } => {
+                self.phase = Phase::Draining;
+                None
+            }
+            Phase::Draining | Phase::Broken => None,
+        }
+    }
+
+    /// The socket failed: close without waiting for anything.
+    pub fn break_off(&mut self) {
+        self.phase = Phase::Broken;
+    }
+
+    /// `n` bytes of `out` were written.
+    pub fn sent(&mut self, n: usize, now: Instant) {
+        self.out.consume(n);
+        self.bytes_out += n as u64;
+        self.last_active = now;
+    }
+
+    /// Moves the delayed replies that are due into `out`; returns whether any were.
+    pub fn release_due(&mut self, now: Instant) -> bool {
+        let mut any = false;
+        while self.delayed.front().is_some_and(|(at, _)| *at <= now) {
+            let Some((_, mut bytes)) = self.delayed.pop_front() else {
+                break;
+            };
+            self.delayed_bytes -= bytes.len();
+            self.out.append(&mut bytes);
+            any = true;
+        }
+        any
+    }
+
+    /// What the loop must do now that the last step is done.
+    pub fn next(&mut self, now: Instant) -> Next {
+        if self.phase == Phase::Broken {
+            return Next::Close;
+        }
+        if !self.out.is_empty() || !self.delayed.is_empty() {
+            return Next::Keep;
+        }
+        match self.phase {
+            Phase::Open | Phase::Lingering { .. } => Next::Keep,
+            Phase::Draining | Phase::Closing { peer_done: true } => Next::Close,
+            Phase::Closing { peer_done: false } => {
+                self.phase = Phase::Lingering { until: now + LINGER };
+                Next::HalfClose
+            }
+            Phase::Broken => Next::Close,
+        }
+    }
+
+    /// Why this connection should be closed by the sweep now, if it should:
+    /// its linger is over, or it was silent for `idle` with nothing pending.
+    pub fn expired(&self, now: Instant, idle: Option<Duration>) -> Option<&'static str> {
+        if let Phase::Lingering { until } = self.phase {
+            return (now >= until).then_some("linger over");
+        }
+        let silent = idle.is_some_and(|d| now.duration_since(self.last_active) >= d);
+        (silent && self.delayed.is_empty()).then_some("idle timeout")
+    }
+
+    /// Adds reply bytes, now or after `--delay`; returns the timer to set.
+    fn queue(&mut self, mut bytes: Output, now: Instant) -> Option<Instant> {
+        if bytes.is_empty() {
+            return None;
+        }
+        if self.delay.is_zero() {
+            self.out.append(&mut bytes);
+            return None;
+        }
+        let at = now + self.delay;
+        self.delayed_bytes += bytes.len();
+        self.delayed.push_back((at, bytes));
+        Some(at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::answer::UpperSession;
+    use crate::proto::{ConnInfo, ProtocolError};
+
+    struct Failing;
+    impl Session for Failing {
+        fn on_data(&mut self, data: &[u8], out: &mut Output) -> Result<Flow, ProtocolError> {
+            out.extend_from_slice(b"last word: ");
+            out.extend_from_slice(data);
+            Err(ProtocolError::Peer("bad".into()))
+        }
+        fn on_eof(&mut self, _out: &mut Output) -> Result<(), ProtocolError> {
+            Ok(())
+        }
+    }
+
+    fn core(session: Box<dyn Session>, delay: Duration) -> (Core, Instant) {
+        let now = Instant::now();
+        (Core::start(session, "test".into(), delay, now).0, now)
+    }
+
+    fn drain(c: &mut Core, now: Instant) -> Vec<u8> {
+        let bytes = c.out.pending().to_vec();
+        c.sent(bytes.len(), now);
+        bytes
+    }
+
+    #[test]
+    fn eof_flushes_then_closes() {
+        let (mut c, now) = core(Box::new(UpperSession::default()), Duration::ZERO);
+        c.received(b"ab\xc3", now);
+        assert_eq!(c.next(now), Next::Keep);
+        c.input_ended(now);
+        assert_eq!(c.phase(), Phase::Draining);
+        assert!(!c.wants_read());
+        assert_eq!(c.next(now), Next::Keep, "replies pending");
+        assert_eq!(drain(&mut c, now), b"AB\xc3");
+        assert_eq!(c.next(now), Next::Close);
+    }
+
+    #[test]
+    fn an_error_reply_is_sent_then_the_connection_lingers() {
+        let (mut c, now) = core(Box::new(Failing), Duration::ZERO);
+        c.received(b"x", now);
+        assert_eq!(c.phase(), Phase::Closing { peer_done: false });
+        assert_eq!(c.next(now), Next::Keep);
+        assert_eq!(drain(&mut c, now), b"last word: x");
+        assert_eq!(c.next(now), Next::HalfClose);
+        assert!(c.wants_read(), "lingering reads to discard");
+        c.received(b"ignored", now);
+        assert!(c.out.is_empty());
+        assert_eq!(c.expired(now + LINGER, None), Some("linger over"));
+        c.input_ended(now);
+        assert_eq!(c.next(now), Next::Close);
+    }
+
+    #[test]
+    fn a_greeting_that_closes_is_sent_first() {
+        let info = ConnInfo {
+            peer: None,
+            accepted_at: std::time::SystemTime::UNIX_EPOCH,
+        };
+        let session = crate::proto::handlers::Handler::Hello.session(&info);
+        let (mut c, now) = core(session, Duration::ZERO);
+        assert_eq!(drain(&mut c, now), b"Hello unix socket\n");
+        assert_eq!(c.next(now), Next::HalfClose);
+    }
+
+    #[test]
+    fn delayed_replies_wait_for_their_timer() {
+        let delay = Duration::from_millis(300);
+        let (mut c, now) = core(Box::new(UpperSession::default()), delay);
+        assert_eq!(c.received(b"a", now), Some(now + delay));
+        assert!(c.out.is_empty());
+        c.input_ended(now);
+        assert_eq!(c.next(now), Next::Keep, "a delayed reply is still owed");
+        assert!(!c.release_due(now));
+        assert!(c.release_due(now + delay));
+        assert_eq!(drain(&mut c, now), b"A");
+        assert_eq!(c.next(now), Next::Close);
+        assert_eq!(c.expired(now + delay, Some(Duration::ZERO)), Some("idle timeout"));
+    }
+
+    #[test]
+    fn back_pressure_pauses_and_resumes() {
+        let (mut c, now) = core(Box::new(crate::proto::answer::EchoSession), Duration::ZERO);
+        c.received(&vec![b'a'; HIGH_WATER], now);
+        assert_eq!(c.update_pause(), Some(true));
+        assert!(!c.wants_read());
+        c.sent(HIGH_WATER / 4, now);
+        assert_eq!(c.update_pause(), None, "still above half");
+        c.sent(HIGH_WATER / 2, now);
+        assert_eq!(c.update_pause(), Some(false));
+        assert!(c.wants_read());
+    }
+}
