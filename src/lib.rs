@@ -10,7 +10,9 @@
 //! | concept | module |
 //! |---|---|
 //! | Unicode uppercase over a byte stream, split characters | [`proto::upper`] |
-//! | the session contract (bytes in, bytes out, EOF) | [`proto`] |
+//! | the session contract (bytes in, bytes out, EOF; last words always sent) | [`proto`] |
+//! | pending output and write boundaries (one write, or separate writes) | [`proto::output`] |
+//! | what a server answers: upper, echo, PONG (servers, bench and clients agree) | [`proto::answer`] |
 //! | the demo handlers (upper, echo, hello, time) | [`proto::handlers`] |
 //! | bind, backlog, `SO_REUSEADDR`, `SO_REUSEPORT`, dual-stack `::`, Unix sockets | [`net`] |
 //! | TCP and Unix stream sockets behind one type | [`conn`] |
@@ -18,6 +20,8 @@
 //! | SIGINT/SIGTERM, waking a blocked `accept`/`recv` | [`shutdown`] |
 //! | counters and the shutdown summary | [`stats`] |
 //! | the five TCP server designs and what they share | [`server`] |
+//! | the server edge: bind, ready line, serve, clean up, summary | [`server::edge`] |
+//! | one connection's life in an event loop: phases, back-pressure, lingering | [`server::core`] |
 //! | one accept loop; accept errors that are not fatal | [`server::accept`] |
 //! | read, reply, EOF, half-close, lingering close | [`server::drive`] |
 //! | head-of-line blocking | [`server::sequential`] |
@@ -33,6 +37,7 @@
 //! | load generation and latency percentiles | [`bench`](mod@bench) |
 //! | `getaddrinfo` / `gethostbyaddr` | [`resolve`] |
 //! | `struct.pack('!i')`: byte order | [`byteorder`] |
+//! | unknown host, refused, server down | [`error`] |
 //! | exit codes and the errors that choose them | [`exit`] |
 //! | durations such as `100ms` or `2` | [`duration`] |
 //! | tracing to stderr, `-v` / `-vv` / `-q` | [`logging`] |

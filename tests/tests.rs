@@ -1,7 +1,12 @@
 //! The one integration test binary: the real `netlab` on `--port 0`, talked to
 //! with std sockets and with Python 3's standard library as an independent peer.
 
-mod cli;
-mod tcp;
-mod udp;
 mod util;
+
+mod bench;
+mod cli;
+mod conformance;
+mod modes;
+mod tcp_client;
+mod tcp_server;
+mod udp;

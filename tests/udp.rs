@@ -235,7 +235,6 @@ fn exit_after_stops_cleanly_with_a_summary() {
     udp_roundtrip(&server, b"b");
     let status = server.wait_exit(Duration::from_secs(10)).expect("exited by itself");
     assert!(status.success());
-    std::thread::sleep(Duration::from_millis(50));
     assert!(
         server.stderr_text().contains("served 2 datagrams"),
         "{}",

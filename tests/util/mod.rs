@@ -1,6 +1,8 @@
 //! Test helpers: run the binary, wait for its ready line, always kill it.
 #![allow(dead_code)]
 
+pub mod tcp;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -28,7 +30,14 @@ pub struct Server {
     child: Child,
     pub addr: String,
     stderr: Arc<Mutex<Vec<u8>>>,
+    /// The thread copying the server's stderr; joined once the server exits,
+    /// so everything it wrote has been read.
+    stderr_reader: Option<thread::JoinHandle<()>>,
 }
+
+/// How many stdout lines may come before the ready line (a test harness
+/// child prints its own first).
+const LINES_BEFORE_READY: usize = 20;
 
 impl Server {
     /// Starts `netlab ARGS -p 0` and waits for `server ready on ADDR`.
@@ -51,16 +60,16 @@ impl Server {
         Server::spawn(cmd, &format!("{args:?} with ulimit -n {files}"))
     }
 
-    fn spawn(mut cmd: Command, what: &str) -> Server {
-        let args = what;
+    /// Runs `cmd` and waits for its ready line (any program that prints one).
+    pub fn spawn(mut cmd: Command, what: &str) -> Server {
         let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("spawn netlab");
+            .expect("spawn server");
         let stderr = Arc::new(Mutex::new(Vec::new()));
-        if let Some(mut err) = child.stderr.take() {
+        let stderr_reader = child.stderr.take().map(|mut err| {
             let sink = Arc::clone(&stderr);
             thread::spawn(move || {
                 let mut buf = [0u8; 4096];
@@ -70,32 +79,39 @@ impl Server {
                     }
                     sink.lock().map(|mut s| s.extend_from_slice(&buf[..n])).ok();
                 }
-            });
-        }
+            })
+        });
         let out = child.stdout.take().expect("stdout");
         let (tx, rx) = mpsc::channel();
         thread::spawn(move || {
             let mut lines = BufReader::new(out);
-            let mut line = String::new();
-            let _ = lines.read_line(&mut line);
-            let _ = tx.send(line);
+            for _ in 0..LINES_BEFORE_READY {
+                let mut line = String::new();
+                if lines.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                if let Some(addr) = netlab::ready::parse(&line) {
+                    let _ = tx.send(addr.to_string());
+                    break;
+                }
+            }
             // Keep reading so the server never blocks on a full stdout pipe.
-            let mut rest = Vec::new();
-            let _ = lines.read_to_end(&mut rest);
+            let _ = std::io::copy(&mut lines, &mut std::io::sink());
         });
         let mut server = Server {
             child,
             addr: String::new(),
             stderr,
+            stderr_reader,
         };
         match rx.recv_timeout(READY_WITHIN) {
-            Ok(line) if line.starts_with("server ready on ") => {
-                server.addr = line.trim_end().trim_start_matches("server ready on ").to_string();
+            Ok(addr) => server.addr = addr,
+            Err(e) => {
+                let _ = server.child.kill();
+                let _ = server.child.wait();
+                server.join_stderr();
+                panic!("no ready line from {what}: {e}; stderr: {}", server.stderr_text());
             }
-            other => panic!(
-                "no ready line from {args:?}: {other:?}; stderr: {}",
-                server.stderr_text()
-            ),
         }
         server
     }
@@ -119,27 +135,62 @@ impl Server {
             .unwrap_or_default()
     }
 
-    /// Sends SIGTERM and waits (bounded) for the exit.
+    /// Waits (bounded) until the server's stderr contains `needle`; false if it never did.
+    pub fn wait_for_stderr(&self, needle: &str, limit: Duration) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if self.stderr_text().contains(needle) {
+                return true;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        self.stderr_text().contains(needle)
+    }
+
+    /// Waits (bounded) until `count` lines of stderr match `pred`.
+    pub fn wait_for_lines(&self, count: usize, limit: Duration, pred: impl Fn(&str) -> bool) -> bool {
+        let start = Instant::now();
+        loop {
+            if self.stderr_text().lines().filter(|l| pred(l)).count() >= count {
+                return true;
+            }
+            if start.elapsed() >= limit {
+                return false;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn join_stderr(&mut self) {
+        if let Some(reader) = self.stderr_reader.take() {
+            let _ = reader.join();
+        }
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the exit; returns the status and all of stderr.
     pub fn terminate(mut self) -> (ExitStatus, String) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.pid()),
-            nix::sys::signal::Signal::SIGTERM,
-        );
+        self.signal(nix::sys::signal::Signal::SIGTERM);
         let status = self
             .wait_exit(Duration::from_secs(10))
             .expect("server did not exit after SIGTERM");
-        thread::sleep(Duration::from_millis(50));
         (status, self.stderr_text())
     }
 
-    /// Waits up to `limit` for the server to exit by itself.
+    /// Sends `sig` to the server.
+    pub fn signal(&self, sig: nix::sys::signal::Signal) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid()), sig);
+    }
+
+    /// Waits up to `limit` for the server to exit by itself; once it has,
+    /// all of its stderr has been read.
     pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
         let start = Instant::now();
         while start.elapsed() < limit {
             if let Ok(Some(status)) = self.child.try_wait() {
+                self.join_stderr();
                 return Some(status);
             }
-            thread::sleep(Duration::from_millis(20));
+            thread::sleep(Duration::from_millis(10));
         }
         None
     }
@@ -151,6 +202,21 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// One test module per behaviour, one `#[test]` per mode in the list:
+/// `every_mode!([thread, poll] => upper_echo, idle_timeout);` calls
+/// `upper_echo("thread")` and `upper_echo("poll")`, and so on.
+macro_rules! every_mode {
+    ($modes:tt => $($behaviour:ident),* $(,)?) => {
+        $( crate::util::every_mode!(@one $modes $behaviour); )*
+    };
+    (@one [$($mode:ident),*] $behaviour:ident) => {
+        mod $behaviour {
+            $( #[test] fn $mode() { super::$behaviour(stringify!($mode)) } )*
+        }
+    };
+}
+pub(crate) use every_mode;
 
 /// Runs a command with `stdin` as input, killed after `limit`.
 pub fn run(mut cmd: Command, stdin: &[u8], limit: Duration) -> Output {
