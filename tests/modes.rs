@@ -197,7 +197,7 @@ fn unix_socket(mode: &str) {
     assert_eq!(server.addr, path_s);
     let out = netlab_out(&["tcp-client", "--unix", &path_s, "über"]);
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
-    assert_same("ÜBER".as_bytes(), &out.stdout, mode);
+    assert_same("ÜBER\n".as_bytes(), &out.stdout, mode);
     let hello = start(
         mode,
         &["--unix", &dir.join("h.sock").to_string_lossy(), "--handler", "hello"],

@@ -81,5 +81,66 @@ fn netlab_client_against_python_sequential_server() {
     let py = PyServer::start(PY_SEQUENTIAL_SERVER, &[]);
     let out = netlab_out(&["tcp-client", "127.0.0.1", "hello", "-p", &py.port]);
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
-    assert_eq!(text(&out.stdout), "Got 5 bytes: HELLO");
+    assert_eq!(text(&out.stdout), "Got 5 bytes: HELLO\n");
+}
+
+/// Issue 11: the loop the README suggests prints one reply per line.
+#[test]
+fn shell_loop_of_one_shot_clients_prints_one_line_each() {
+    let server = start("thread", &[]);
+    let script = format!(
+        "for i in 1 2 3; do \"{}\" tcp-client -p {} 127.0.0.1 \"hi $i\"; done",
+        bin().display(),
+        server.port()
+    );
+    let mut sh = std::process::Command::new("sh");
+    sh.arg("-c").arg(script);
+    let out = run(sh, b"", Duration::from_secs(30));
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "HI 1\nHI 2\nHI 3\n");
+}
+
+#[test]
+fn a_reply_that_ends_its_line_is_not_doubled() {
+    let hello = start("thread", &["--handler", "hello"]);
+    let out = netlab_out(&["tcp-client", "127.0.0.1", "x", "-p", &hello.port()]);
+    let reply = text(&out.stdout);
+    assert!(
+        reply.starts_with("Hello 127.0.0.1:") && reply.ends_with('\n'),
+        "{reply:?}"
+    );
+    assert_eq!(reply.matches('\n').count(), 1, "{reply:?}");
+    let upper = start("thread", &[]);
+    let out = netlab_out(&["tcp-client", "127.0.0.1", "two\n", "-p", &upper.port()]);
+    assert_eq!(text(&out.stdout), "TWO\n");
+    let framed = Server::start(&["framed", "server"]);
+    let out = netlab_out(&["framed", "client", "127.0.0.1", "a\n", "b", "-p", &framed.port()]);
+    assert_eq!(text(&out.stdout), "A\nB\n");
+}
+
+/// Streaming mode and `--raw` pass bytes exactly, whatever they are.
+#[test]
+fn streaming_and_raw_are_byte_exact() {
+    let server = start("poll", &["--handler", "echo"]);
+    let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
+    let random: Vec<u8> = (0..100_000)
+        .map(|_| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            (rng >> 24) as u8
+        })
+        .collect();
+    let streamed = run(
+        netlab(&["tcp-client", "-p", &server.port()]),
+        &random,
+        Duration::from_secs(20),
+    );
+    assert_eq!(code(&streamed), 0, "{}", text(&streamed.stderr));
+    assert_same(&random, &streamed.stdout, "streamed bytes");
+    let raw = netlab_out(&["tcp-client", "127.0.0.1", "no newline", "-p", &server.port(), "--raw"]);
+    assert_same(b"no newline", &raw.stdout, "--raw");
+    let framed = Server::start(&["framed", "server"]);
+    let raw = netlab_out(&["framed", "client", "127.0.0.1", "x", "y", "-p", &framed.port(), "--raw"]);
+    assert_same(b"XY", &raw.stdout, "framed --raw");
 }

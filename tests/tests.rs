@@ -6,6 +6,7 @@ mod util;
 mod bench;
 mod cli;
 mod conformance;
+mod framed;
 mod modes;
 mod tcp_client;
 mod tcp_server;

@@ -2,14 +2,20 @@
 //! library configs and real sockets meet. Each command's glue is a function.
 
 mod bench;
+mod framed;
 mod info;
 mod server;
 mod tcp;
 mod udp;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, FramedCommand};
+use netlab::client::stream;
+use netlab::conn::Stream;
 use netlab::exit::stdout_error;
+use netlab::net;
 use std::io::{self, Write};
+use std::path::Path;
+use std::time::Duration;
 
 /// Runs the chosen command.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -17,6 +23,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::TcpServer(args) => tcp::server(args),
         Command::TcpClient(args) => tcp::client(args),
+        Command::Framed(FramedCommand::Server(args)) => framed::server(args),
+        Command::Framed(FramedCommand::Client(args)) => framed::client(args),
         Command::UdpServer(args) => udp::server(args),
         Command::UdpClient(args) => udp::client(args),
         Command::Bench(args) => bench::run(args, quiet),
@@ -47,6 +55,16 @@ impl Out {
         self.inner.flush().map_err(stdout_error)
     }
 
+    /// Writes a reply so that it ends a line: a newline is added unless the
+    /// reply already ends with one (or `raw` asks for the bytes exactly).
+    pub fn reply(&mut self, bytes: &[u8], raw: bool) -> io::Result<()> {
+        if raw || bytes.ends_with(b"\n") {
+            self.inner.write_all(bytes).map_err(stdout_error)?;
+            return self.inner.flush().map_err(stdout_error);
+        }
+        self.line(bytes)
+    }
+
     /// Writes one JSON object on its own line.
     pub fn json(&mut self, value: &serde_json::Value) -> io::Result<()> {
         self.line(value.to_string().as_bytes())
@@ -74,4 +92,18 @@ impl Write for RawOut {
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush().map_err(stdout_error)
     }
+}
+
+/// Connects a stream client: to the Unix socket `unix`, or to every address
+/// of `host` (default 127.0.0.1) in turn; `timeout` bounds the connect.
+pub fn connect(host: Option<&str>, port: u16, unix: Option<&Path>, timeout: Option<Duration>) -> io::Result<Stream> {
+    let conn = match unix {
+        Some(path) => stream::connect_unix(path)?,
+        None => {
+            let addrs = net::resolve(host.unwrap_or("127.0.0.1"), port)?;
+            stream::connect_tcp(&addrs, timeout)?
+        }
+    };
+    conn.set_read_timeout(timeout)?;
+    Ok(conn)
 }

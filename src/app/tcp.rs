@@ -2,7 +2,6 @@
 
 use crate::cli::{HandlerArg, TcpClientArgs, TcpServerArgs};
 use netlab::client::stream;
-use netlab::net;
 use netlab::proto::handlers::Handler;
 use std::io::Write;
 
@@ -18,30 +17,54 @@ pub fn server(args: TcpServerArgs) -> anyhow::Result<()> {
 }
 
 pub fn client(args: TcpClientArgs) -> anyhow::Result<()> {
-    let (conn, message) = match &args.unix {
+    let (host, message) = match &args.unix {
         // With --unix there is no HOST: a single positional is the MESSAGE.
-        Some(path) => (stream::connect_unix(path)?, args.message.or(args.host)),
-        None => {
-            let host = args.host.as_deref().unwrap_or("127.0.0.1");
-            let addrs = net::resolve(host, args.port)?;
-            (stream::connect_tcp(&addrs, args.timeout)?, args.message)
-        }
+        Some(_) => (None, args.message.clone().or(args.host.clone())),
+        None => (args.host.as_deref(), args.message.clone()),
     };
-    conn.set_read_timeout(args.timeout)?;
-    let mut raw = super::RawOut::new();
+    let conn = super::connect(host, args.port, args.unix.as_deref(), args.timeout)?;
+    let mut raw = LastByte {
+        out: super::RawOut::new(),
+        last: None,
+    };
     let mut json = JsonLines {
         out: super::Out::new(),
         line: Vec::new(),
     };
     let out: &mut dyn Write = if args.json { &mut json } else { &mut raw };
-    match message {
+    match &message {
         Some(m) => stream::one_shot(&conn, m.as_bytes(), out)?,
         None => stream::stream(&conn, std::io::stdin(), out)?,
     };
     if args.json && !json.line.is_empty() {
         json.emit()?;
     }
+    // A one-shot reply ends its line, so shell loops print one reply per
+    // line; streaming (like nc) and --raw stay byte-exact.
+    if message.is_some() && !args.json && !args.raw && raw.last != Some(b'\n') {
+        raw.write_all(b"\n")?;
+        raw.flush()?;
+    }
     Ok(())
+}
+
+/// Passes bytes through and remembers the last one.
+struct LastByte<W> {
+    out: W,
+    last: Option<u8>,
+}
+
+impl<W: Write> Write for LastByte<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.out.write(buf)?;
+        if let Some(b) = buf.get(..n).and_then(<[u8]>::last) {
+            self.last = Some(*b);
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
 }
 
 /// `--json`: the server's bytes as one `{"line": ...}` object per line.

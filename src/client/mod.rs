@@ -1,5 +1,6 @@
 //! Clients and the pure policies they follow.
 
 pub mod backoff;
+pub mod framed;
 pub mod stream;
 pub mod udp;

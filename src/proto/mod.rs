@@ -10,9 +10,12 @@
 //! - every byte it holds back between calls is bounded.
 
 pub mod answer;
+pub mod frame;
+pub mod framed;
 pub mod handlers;
 pub mod output;
 pub mod upper;
+pub mod zlib;
 
 pub use output::Output;
 

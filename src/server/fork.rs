@@ -26,6 +26,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 struct Forker {
+    /// This process, the parent of every child.
+    parent: Pid,
     children: HashSet<Pid>,
     /// Children send their [`Report`] here.
     reports_tx: UnixDatagram,
@@ -77,7 +79,14 @@ impl Dispatch for Forker {
         // SAFETY: this process runs a single thread in fork mode (nothing here
         // spawns one), so the child starts with no lock held by a vanished thread.
         match unsafe { fork() } {
-            Ok(ForkResult::Child) => Some((conn, info)),
+            Ok(ForkResult::Child) => {
+                // A parent killed outright (SIGKILL) cannot stop its children:
+                // the kernel then sends them SIGTERM, and each finishes its reply.
+                if nix::sys::prctl::set_pdeathsig(Signal::SIGTERM).is_err() || nix::unistd::getppid() != self.parent {
+                    ctx.shutdown.trigger();
+                }
+                Some((conn, info))
+            }
             Ok(ForkResult::Parent { child }) => {
                 tracing::debug!(child = child.as_raw(), "fork");
                 self.children.insert(child);
@@ -92,6 +101,24 @@ impl Dispatch for Forker {
     }
 }
 
+/// The child's last act: its byte counts to the parent, then exit. The
+/// send is bounded: a parent that is gone (killed) never drains the queue,
+/// and a child must not wait for it forever.
+fn report_and_exit(forker: &Forker, bytes_in: u64, bytes_out: u64) -> ! {
+    let mut msg = [0u8; 16];
+    for (dst, src) in msg
+        .iter_mut()
+        .zip(bytes_in.to_le_bytes().into_iter().chain(bytes_out.to_le_bytes()))
+    {
+        *dst = src;
+    }
+    let _ = forker.reports_tx.set_write_timeout(Some(GRACE));
+    if let Err(e) = forker.reports_tx.send(&msg) {
+        tracing::debug!(error = %e, "byte counts not reported to the parent");
+    }
+    std::process::exit(0);
+}
+
 /// Runs the fork-per-connection server until shutdown. In a child this
 /// serves the connection and exits the process; it never returns there.
 ///
@@ -101,6 +128,7 @@ pub fn run(listener: Listener, ctx: &Arc<Ctx>) -> io::Result<()> {
     let (reports_tx, reports_rx) = UnixDatagram::pair()?;
     reports_rx.set_nonblocking(true)?;
     let mut forker = Forker {
+        parent: nix::unistd::getpid(),
         children: HashSet::new(),
         reports_tx,
         reports_rx,
@@ -115,11 +143,7 @@ pub fn run(listener: Listener, ctx: &Arc<Ctx>) -> io::Result<()> {
             tracing::warn!(error = %e, "no shutdown watcher in the child");
         }
         let Report { bytes_in, bytes_out } = drive::serve(&tracked.conn, info, ctx);
-        let mut msg = [0u8; 16];
-        msg[..8].copy_from_slice(&bytes_in.to_le_bytes());
-        msg[8..].copy_from_slice(&bytes_out.to_le_bytes());
-        let _ = forker.reports_tx.send(&msg);
-        std::process::exit(0);
+        report_and_exit(&forker, bytes_in, bytes_out);
     }
     let deadline = Instant::now() + GRACE;
     while !forker.children.is_empty() && Instant::now() < deadline {

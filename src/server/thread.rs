@@ -10,9 +10,12 @@ use crate::proto::ConnInfo;
 use std::io;
 use std::sync::Arc;
 
-/// Stack size of a connection thread: the driver needs little, and a thousand
-/// clients at the default 2 MiB would reserve 2 GiB of address space.
-const STACK: usize = 256 * 1024;
+/// Stack size of a connection thread. Address space only: the kernel
+/// commits the pages a thread touches, so a thousand idle clients cost a
+/// thousand small stacks, not a gigabyte. It must hold the deepest session
+/// call: a zlib compressor builds ~300 KiB of tables on the stack in debug
+/// builds, so the 256 KiB that the plain handlers need is not enough.
+const STACK: usize = 1 << 20;
 
 struct Spawn;
 

@@ -1,0 +1,76 @@
+//! `framed server` and `framed client`.
+
+use super::Out;
+use crate::cli::{FramedClientArgs, FramedServerArgs};
+use anyhow::Context;
+use netlab::client::framed::BlockClient;
+use netlab::proto::answer::Answer;
+use netlab::proto::framed::{FramedOptions, FramedSession};
+use std::io::{BufRead, Write};
+use std::sync::Arc;
+
+pub fn server(args: FramedServerArgs) -> anyhow::Result<()> {
+    let opts = FramedOptions {
+        max_frame: args.max_frame,
+        zlib: args.zlib,
+        split_writes: args.split_writes,
+        answer: Answer::Upper,
+    };
+    // Nagle stays on unless asked: one write per reply block never meets it.
+    super::server::serve(
+        &args.server,
+        args.nodelay,
+        Arc::new(move |_| Box::new(FramedSession::new(opts))),
+    )
+}
+
+pub fn client(args: FramedClientArgs) -> anyhow::Result<()> {
+    let mut messages = args.messages.clone();
+    let host = match &args.unix {
+        // With --unix there is no HOST: every positional is a MESSAGE.
+        Some(_) => {
+            messages.splice(0..0, args.host.clone());
+            None
+        }
+        None => args.host.as_deref(),
+    };
+    let conn = super::connect(host, args.port, args.unix.as_deref(), args.timeout)?;
+    let mut client = BlockClient::new(conn, args.max_frame, args.zlib);
+    let mut out = Out::new();
+    if let Some(path) = &args.file {
+        let data = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let reply = client.call(&data)?;
+        let mut raw = super::RawOut::new();
+        raw.write_all(&reply)?;
+        return raw.flush().map_err(Into::into);
+    }
+    let mut show = |reply: &[u8], always_newline: bool| -> anyhow::Result<()> {
+        if args.json {
+            out.json(&serde_json::json!({ "reply": String::from_utf8_lossy(reply) }))?;
+        } else if always_newline && !args.raw {
+            out.line(reply)?;
+        } else {
+            out.reply(reply, args.raw)?;
+        }
+        Ok(())
+    };
+    if !messages.is_empty() {
+        for m in &messages {
+            show(&client.call(m.as_bytes())?, false)?;
+        }
+    } else {
+        let mut stdin = std::io::stdin().lock();
+        let mut line = Vec::new();
+        while {
+            line.clear();
+            stdin.read_until(b'\n', &mut line).context("cannot read stdin")? > 0
+        } {
+            if line.last() == Some(&b'\n') {
+                line.pop();
+            }
+            show(&client.call(&line)?, true)?;
+        }
+    }
+    // Dropping the connection closes it between blocks: a clean EOF for the server.
+    Ok(())
+}

@@ -1,0 +1,185 @@
+//! The command line, as clap derive types and nothing else; `app` turns these
+//! into library configs, so nothing below it sees clap.
+
+mod client;
+mod framed;
+mod server;
+mod tools;
+
+pub use client::*;
+pub use framed::*;
+pub use server::*;
+pub use tools::*;
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+use netlab::DEFAULT_PORT;
+use std::net::IpAddr;
+use std::time::Duration;
+
+fn duration(text: &str) -> Result<Duration, String> {
+    netlab::duration::parse(text)
+}
+
+fn probability(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err(format!("'{text}' is not a fraction between 0 and 1")),
+    }
+}
+
+/// A size in bytes: `1048576`, `64KiB`, `16MiB`, `1GiB` (K, M, G mean the same).
+fn bytes(text: &str) -> Result<usize, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let scale: usize = match unit.trim() {
+        "" | "B" => 1,
+        "K" | "k" | "KiB" | "KB" | "kB" => 1 << 10,
+        "M" | "MiB" | "MB" => 1 << 20,
+        "G" | "GiB" | "GB" => 1 << 30,
+        _ => 0,
+    };
+    digits
+        .parse::<usize>()
+        .ok()
+        .filter(|_| scale > 0)
+        .and_then(|n| n.checked_mul(scale))
+        .ok_or_else(|| format!("'{text}' is not a size like 65536, 64KiB or 16MiB"))
+}
+
+fn positive(text: &str) -> Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("'{text}' is not a whole number above 0")),
+    }
+}
+
+/// Socket demo servers and clients: the classic network programming lessons, done right.
+#[derive(Debug, Parser)]
+#[command(name = "netlab", version, propagate_version = true, after_help = TOP_EXAMPLES)]
+pub struct Cli {
+    /// More detail on stderr: -v one line per connection or datagram, -vv every socket call
+    #[arg(short, long, action = ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Errors only on stderr (the shutdown summary is hidden too)
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// What to run
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+const TOP_EXAMPLES: &str = "\
+Examples:
+  netlab tcp-server --mode pool          # uppercase echo on TCP 127.0.0.1:1234, 4 worker threads
+  netlab tcp-client 127.0.0.1 hello      # prints HELLO
+  netlab udp-server                      # uppercase echo on UDP 127.0.0.1:1234
+  netlab udp-client 127.0.0.1 hello      # prints HELLO
+  netlab resolve localhost               # every getaddrinfo result
+  netlab byteorder 1234                  # d2 04 00 00 / 00 00 04 d2
+
+Every server prints `server ready on ADDR` on stdout once it listens; logs go to stderr.
+RUST_LOG overrides -v/-q. Exit codes: 0 ok, 1 runtime error, 2 usage, 68 unknown host,
+69 server unreachable.";
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// TCP server in one of five designs: sequential, thread, pool, poll, fork
+    #[command(after_help = TCP_SERVER_EXAMPLES)]
+    TcpServer(TcpServerArgs),
+    /// TCP client: sends MESSAGE and half-closes, or streams stdin both ways like nc
+    #[command(after_help = TCP_CLIENT_EXAMPLES)]
+    TcpClient(TcpClientArgs),
+    /// Length-prefixed blocks (4-byte big-endian length, then the payload): server and client
+    #[command(subcommand)]
+    Framed(FramedCommand),
+    /// UDP server: answers every datagram with its uppercase (or echo, or PONG)
+    #[command(after_help = UDP_SERVER_EXAMPLES)]
+    UdpServer(UdpServerArgs),
+    /// UDP client: sends MESSAGE (or each stdin line), resends with backoff, prints replies
+    #[command(after_help = UDP_CLIENT_EXAMPLES)]
+    UdpClient(UdpClientArgs),
+    /// Load generator: many connections, every reply checked, requests/s and latency
+    #[command(after_help = BENCH_EXAMPLES)]
+    Bench(BenchArgs),
+    /// Name resolution: getaddrinfo results, this host's names, reverse lookups
+    #[command(after_help = RESOLVE_EXAMPLES)]
+    Resolve(ResolveArgs),
+    /// Shows a 32-bit integer in little-endian, big-endian and network byte order
+    #[command(after_help = BYTEORDER_EXAMPLES)]
+    Byteorder(ByteorderArgs),
+}
+
+/// Where a server listens.
+#[derive(Debug, Args)]
+pub struct Listen {
+    /// IP to bind: 127.0.0.1 (this machine), 0.0.0.0 (every IPv4 interface) or :: (dual-stack)
+    #[arg(long, value_name = "IP", default_value = "127.0.0.1")]
+    pub bind: IpAddr,
+    /// Port to listen on; 0 lets the kernel pick one (the ready line shows it)
+    #[arg(short, long, default_value_t = DEFAULT_PORT)]
+    pub port: u16,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_flags_go_anywhere() {
+        let a = Cli::try_parse_from(["netlab", "-v", "udp-server"]).expect("parse");
+        let b = Cli::try_parse_from(["netlab", "udp-server", "-vv"]).expect("parse");
+        assert_eq!((a.verbose, b.verbose), (1, 2));
+        assert!(
+            Cli::try_parse_from(["netlab", "udp-server", "-q"])
+                .expect("parse")
+                .quiet
+        );
+    }
+
+    #[test]
+    fn unix_takes_the_positional_as_message() {
+        let cli = Cli::try_parse_from(["netlab", "tcp-client", "--unix", "/tmp/s", "hi"]).expect("parse");
+        assert!(
+            matches!(cli.command, Command::TcpClient(TcpClientArgs { host: Some(ref h), message: None, .. }) if h == "hi")
+        );
+        let s = Cli::try_parse_from(["netlab", "tcp-server", "--mode", "poll", "--workers", "2"]).expect("parse");
+        assert!(matches!(
+            s.command,
+            Command::TcpServer(TcpServerArgs {
+                server: ServerArgs {
+                    mode: ModeArg::Poll,
+                    workers: Some(2),
+                    ..
+                },
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn bad_values_are_usage_errors() {
+        for args in [
+            vec!["netlab", "udp-server", "-p", "65536"],
+            vec!["netlab", "udp-client", "--timeout", "soon"],
+            vec!["netlab", "udp-server", "--drop", "1.5"],
+            vec!["netlab", "byteorder", "2147483648"],
+            vec!["netlab", "tcp-server", "--mode", "magic"],
+            vec!["netlab", "tcp-server", "--workers", "0"],
+        ] {
+            assert!(Cli::try_parse_from(&args).is_err(), "{args:?}");
+        }
+        let neg = Cli::try_parse_from(["netlab", "byteorder", "-5"]).expect("negative");
+        assert!(matches!(
+            neg.command,
+            Command::Byteorder(ByteorderArgs { value: Some(-5), .. })
+        ));
+    }
+}
