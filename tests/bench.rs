@@ -1,34 +1,216 @@
-//! bench against the netlab servers: replies checked, errors counted, exit codes.
+//! bench against the netlab servers and against Python stubs: every reply
+//! checked, errors counted, open-loop latency, the mode table, exit codes.
 
-use crate::util::tcp::*;
 use crate::util::*;
+use std::time::{Duration, Instant};
+
+fn bench_json(args: &[&str]) -> (i32, serde_json::Value, String) {
+    let mut all = vec!["bench", "--json"];
+    all.extend_from_slice(args);
+    let out = netlab_out(&all);
+    let v = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+    (code(&out), v, text(&out.stderr))
+}
+
+/// Every protocol against its server, at 1 and 50 connections.
+#[test]
+fn every_proto_against_its_server() {
+    let tcp = Server::start(&["tcp-server", "--mode", "poll"]);
+    let framed = Server::start(&["framed", "server", "--mode", "poll"]);
+    let udp = Server::start(&["udp-server"]);
+    for (proto, server) in [("tcp", &tcp), ("framed", &framed), ("udp", &udp)] {
+        for conns in ["1", "50"] {
+            let (status, v, stderr) = bench_json(&[
+                "--proto",
+                proto,
+                "-p",
+                &server.port(),
+                "--conns",
+                conns,
+                "--requests",
+                "500",
+            ]);
+            assert_eq!(status, 0, "{proto} x{conns}: {stderr}");
+            assert_eq!(v["requests"], 500, "{proto} x{conns}: {v}");
+            assert_eq!(v["errors"], 0, "{proto} x{conns}: {v}");
+            for key in ["rps", "mbps", "p50_us", "p90_us", "p99_us", "p999_us", "max_us"] {
+                assert!(v[key].is_number(), "{key} in {v}");
+            }
+            assert_eq!(v.get("loss").is_some(), proto == "udp", "{v}");
+        }
+    }
+}
 
 #[test]
-fn bench_checks_every_reply() {
-    let server = start("poll", &[]);
-    let out = netlab_out(&[
+fn wrong_replies_are_errors_and_exit_1() {
+    let server = Server::start(&["tcp-server", "--mode", "poll"]);
+    // An upper server does not echo: every reply is wrong.
+    let out = netlab_out(&["bench", "-p", &server.port(), "--requests", "10", "--reply", "echo"]);
+    assert_eq!(code(&out), 1);
+    assert!(text(&out.stdout).contains("Errors"), "{}", text(&out.stdout));
+    // A Python stub that answers with something else.
+    let py = PyServer::start(PY_WRONG, &[]);
+    let (status, v, _) = bench_json(&["-p", &py.port, "--conns", "1", "--requests", "5"]);
+    assert_eq!(status, 1);
+    assert!(v["errors"].as_u64().is_some_and(|e| e > 0), "{v}");
+}
+
+const PY_WRONG: &str = r#"
+import socket
+listener = socket.socket()
+listener.bind(('127.0.0.1', 0))
+listener.listen(8)
+print(listener.getsockname()[1], flush=True)
+listener.settimeout(20)
+sock, _ = listener.accept()
+sock.settimeout(20)
+while True:
+    data = sock.recv(65536)
+    if not data:
+        break
+    sock.sendall(data)  # echo, where upper was expected
+"#;
+
+/// A one-thread server that stalls once for 200 ms: in an open loop every
+/// request due during the stall waits, and the latency shows it.
+const PY_STALL: &str = r#"
+import socket, time
+listener = socket.socket()
+listener.bind(('127.0.0.1', 0))
+listener.listen(8)
+print(listener.getsockname()[1], flush=True)
+listener.settimeout(20)
+sock, _ = listener.accept()
+sock.settimeout(20)
+sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+seen = 0
+while True:
+    data = sock.recv(65536)
+    if not data:
+        break
+    seen += len(data)
+    if seen >= 64 * 100 and seen - len(data) < 64 * 100:
+        time.sleep(0.2)
+    sock.sendall(data.upper())
+"#;
+
+#[test]
+fn a_stall_under_rate_shows_in_the_p99() {
+    let py = PyServer::start(PY_STALL, &[]);
+    let (status, v, stderr) = bench_json(&["-p", &py.port, "--conns", "1", "--rate", "500", "--duration", "2s"]);
+    assert_eq!(status, 0, "{stderr}");
+    assert_eq!(v["load"], "open");
+    let p99 = v["p99_us"].as_u64().unwrap_or(0);
+    assert!(p99 >= 100_000, "the 200 ms stall hid: p99 {p99} us in {v}");
+    let requests = v["requests"].as_u64().unwrap_or(0);
+    assert!(requests > 700, "the asked rate was not kept: {v}");
+}
+
+/// Processes still running whose command line is a compare-modes child.
+fn compare_children() -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        let is_child = args
+            .windows(5)
+            .any(|w| w[1] == b"--mode" && w[3] == b"-p" && w[4] == b"0")
+            && args.iter().any(|a| *a == b"-q");
+        if is_child && args.first().is_some_and(|a| a.ends_with(b"netlab")) {
+            found.push(String::from_utf8_lossy(&cmdline).replace('\0', " "));
+        }
+    }
+    found
+}
+
+#[test]
+fn compare_modes_lists_every_mode_and_leaves_no_child() {
+    let out = run(
+        netlab(&["bench", "--compare-modes", "--duration", "1s", "--conns", "4"]),
+        b"",
+        Duration::from_secs(60),
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    for mode in ["sequential", "thread", "pool", "poll", "fork"] {
+        assert!(
+            table.lines().any(|l| l.trim_start().starts_with(mode)),
+            "{mode} missing:\n{table}"
+        );
+    }
+    assert!(
+        table.contains("served 1 of 4"),
+        "sequential serves one client:\n{table}"
+    );
+    assert!(compare_children().is_empty(), "left behind: {:?}", compare_children());
+
+    // Ctrl-C in the middle: the run stops and its server is stopped too.
+    let mut child = netlab(&["bench", "--compare-modes", "--duration", "20s", "--conns", "2"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let started = Instant::now();
+    while compare_children().is_empty() && started.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!compare_children().is_empty(), "no server was started");
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT);
+    let mut status = None;
+    while status.is_none() && started.elapsed() < Duration::from_secs(30) {
+        status = child.try_wait().ok().flatten();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(status.is_some(), "bench did not stop on SIGINT");
+    assert!(compare_children().is_empty(), "left behind: {:?}", compare_children());
+}
+
+#[test]
+fn refused_and_unknown_exit_69_and_68() {
+    let gone = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = gone.local_addr().expect("addr").port().to_string();
+    drop(gone);
+    for proto in ["tcp", "framed", "udp"] {
+        let out = netlab_out(&["bench", "--proto", proto, "-p", &port, "--requests", "3"]);
+        assert_eq!(code(&out), 69, "{proto}: {}", text(&out.stderr));
+        assert!(text(&out.stdout).is_empty(), "{proto}: {}", text(&out.stdout));
+    }
+    let out = netlab_out(&["bench", "nonexistent.invalid", "--requests", "1"]);
+    assert_eq!(code(&out), 68, "{}", text(&out.stderr));
+}
+
+#[test]
+fn intervals_and_the_text_report() {
+    let server = Server::start(&["tcp-server", "--mode", "poll"]);
+    let out = netlab_out(&["bench", "-p", &server.port(), "--duration", "1s", "--interval", "250ms"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let report = text(&out.stdout);
+    assert!(report.contains("closed loop"), "{report}");
+    assert!(report.lines().filter(|l| l.contains("req/s")).count() >= 3, "{report}");
+    for label in ["Latency", "Requests/sec", "Transfer/sec", "Errors"] {
+        assert!(report.contains(label), "{label}: {report}");
+    }
+    let json = netlab_out(&[
         "bench",
         "-p",
         &server.port(),
-        "--conns",
-        "4",
-        "--requests",
-        "200",
-        "--size",
-        "100",
+        "--duration",
+        "1s",
+        "--interval",
+        "500ms",
         "--json",
     ]);
-    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert_eq!(v["requests"], 200);
-    assert_eq!(v["errors"], 0);
-    for key in ["rps", "mbps", "p50_us", "p99_us", "max_us"] {
-        assert!(v[key].is_number(), "{key} in {v}");
-    }
-    // An upper server does not echo: every reply is wrong.
-    let wrong = netlab_out(&["bench", "-p", &server.port(), "--requests", "10", "--reply", "echo"]);
-    assert_eq!(code(&wrong), 1);
-    assert!(text(&wrong.stdout).contains("errors"), "{}", text(&wrong.stdout));
-    let gone = netlab_out(&["bench", "-p", "1", "--requests", "1"]);
-    assert_eq!(code(&gone), 69, "{}", text(&gone.stderr));
+    let objects: Vec<serde_json::Value> = text(&json.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    assert!(objects.len() >= 2, "{objects:?}");
+    assert!(
+        objects
+            .last()
+            .is_some_and(|o| o["rps"].is_number() && o.get("p999_us").is_some())
+    );
 }

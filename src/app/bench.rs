@@ -1,37 +1,23 @@
-//! `bench`: the load generator's glue and output.
+//! `bench`: flags to a load run, a progress bar on a terminal, the report.
 
 use super::Out;
 use crate::cli::{BenchArgs, BenchReplyArg, ProtoArg};
-use netlab::bench::{self, BenchConfig, Stop, Target};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use netlab::bench::stats::{Summary, Tally};
+use netlab::bench::{self, BenchConfig, Proto, Stop, Stopper, Target};
 use netlab::error::NetError;
 use netlab::net;
 use netlab::proto::answer::Answer;
 use std::io::IsTerminal;
 
-/// One line on a terminal's stderr, redrawn in place: `[=====>    ]  52%  1234 requests  0 errors`.
-fn draw_bar(p: bench::Progress) {
-    const WIDTH: usize = 30;
-    let filled = ((p.done * WIDTH as f64) as usize).min(WIDTH);
-    let bar: String = (0..WIDTH)
-        .map(|i| {
-            if i < filled {
-                '='
-            } else if i == filled {
-                '>'
-            } else {
-                ' '
-            }
-        })
-        .collect();
-    eprint!(
-        "\r[{bar}] {:>3.0}%  {} requests  {} errors",
-        p.done * 100.0,
-        p.requests,
-        p.errors
-    );
-}
-
 pub fn run(args: BenchArgs, quiet: bool) -> anyhow::Result<()> {
+    let stopper = Stopper::default();
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stopper.flag())?;
+    }
+    if args.compare_modes {
+        return super::compare::run(&args, quiet, &stopper);
+    }
     let target = match &args.unix {
         Some(path) => Target::Unix(path.clone()),
         None => {
@@ -43,35 +29,96 @@ pub fn run(args: BenchArgs, quiet: bool) -> anyhow::Result<()> {
             Target::Tcp(addr)
         }
     };
-    let ProtoArg::Tcp = args.proto;
-    let cfg = BenchConfig {
-        target: target.clone(),
-        conns: usize::try_from(args.conns).unwrap_or(usize::MAX),
+    let cfg = config(&args, target);
+    let summary = run_one(&cfg, args.json, quiet, &stopper)?;
+    if summary.errors > 0 {
+        anyhow::bail!("{} errors (wrong replies, resets or failed connects)", summary.errors);
+    }
+    Ok(())
+}
+
+/// The library's settings for `args`, aimed at `target`.
+pub fn config(args: &BenchArgs, target: Target) -> BenchConfig {
+    let conns = usize::try_from(args.conns).unwrap_or(usize::MAX);
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    BenchConfig {
+        target,
+        proto: match args.proto {
+            ProtoArg::Tcp => Proto::Tcp,
+            ProtoArg::Framed => Proto::Framed,
+            ProtoArg::Udp => Proto::Udp,
+        },
+        conns,
+        threads: args
+            .threads
+            .map_or(cores, |t| usize::try_from(t).unwrap_or(usize::MAX))
+            .min(conns),
         size: args.size,
         stop: args.requests.map_or(Stop::After(args.duration), Stop::Requests),
         expect: match args.reply {
             BenchReplyArg::Upper => Answer::Upper,
             BenchReplyArg::Echo => Answer::Echo,
+            BenchReplyArg::Pong => Answer::Pong,
         },
-    };
-    tracing::info!(?target, conns = cfg.conns, size = cfg.size, "bench starting");
-    let show_bar = !quiet && std::io::stderr().is_terminal();
-    let summary = bench::run_with_progress(&cfg, |p| {
-        if show_bar {
-            draw_bar(p);
-        }
-    })?;
-    if show_bar {
-        eprint!("\r\x1b[2K");
+        rate: args.rate,
+        interval: args.interval,
+        udp_timeout: args.timeout,
     }
+}
+
+/// Runs one load and prints its report (and intervals) on stdout.
+pub fn run_one(cfg: &BenchConfig, json: bool, quiet: bool, stopper: &Stopper) -> anyhow::Result<Summary> {
     let mut out = Out::new();
-    if args.json {
+    let bar = (!quiet && !json && std::io::stderr().is_terminal()).then(progress_bar);
+    let mut printed: anyhow::Result<()> = Ok(());
+    // The header comes with the first figures, so a run that cannot connect prints only its error.
+    let header = bench::preview(cfg).header();
+    let header_shown = std::cell::Cell::new(json);
+    let mut show = |at, tally: &Tally, span| {
+        let line = if json {
+            Summary::interval_json(at, tally, span).to_string()
+        } else {
+            Summary::interval_line(at, tally, span)
+        };
+        if !header_shown.replace(true) && printed.is_ok() {
+            printed = out.line(header.as_bytes()).map_err(Into::into);
+        }
+        if printed.is_ok() {
+            printed = out.line(line.as_bytes()).map_err(Into::into);
+        }
+    };
+    let summary = bench::run(
+        cfg,
+        stopper,
+        |p| {
+            if let Some(bar) = &bar {
+                bar.set_position((p.done * 1000.0) as u64);
+                bar.set_message(format!("{} requests  {} errors", p.requests, p.errors));
+            }
+        },
+        &mut show,
+    );
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    printed?;
+    let summary = summary?;
+    let mut out = Out::new();
+    if json {
         out.json(&serde_json::to_value(&summary)?)?;
     } else {
-        out.line(summary.line().as_bytes())?;
+        if !header_shown.get() {
+            out.line(summary.header().as_bytes())?;
+        }
+        out.line(summary.report().as_bytes())?;
     }
-    if summary.errors > 0 {
-        anyhow::bail!("{} errors (wrong replies, resets or failed connects)", summary.errors);
+    Ok(summary)
+}
+
+fn progress_bar() -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(1000), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template("[{bar:30}] {percent:>3}%  {msg}") {
+        bar.set_style(style.progress_chars("=> "));
     }
-    Ok(())
+    bar
 }

@@ -12,15 +12,20 @@ fn count(n: u64) -> usize {
     usize::try_from(n).unwrap_or(usize::MAX)
 }
 
-/// The library's options for `args`; `nodelay` is the protocol's choice.
-pub fn options(args: &ServerArgs, nodelay: bool) -> ServerOptions {
-    let mode = match args.mode {
+/// The library's mode for a `--mode` value.
+pub fn mode(arg: ModeArg) -> Mode {
+    match arg {
         ModeArg::Sequential => Mode::Sequential,
         ModeArg::Thread => Mode::Thread,
         ModeArg::Pool => Mode::Pool,
         ModeArg::Poll => Mode::Poll,
         ModeArg::Fork => Mode::Fork,
-    };
+    }
+}
+
+/// The library's options for `args`; `nodelay` is the protocol's choice.
+pub fn options(args: &ServerArgs, nodelay: bool) -> ServerOptions {
+    let mode = mode(args.mode);
     let listen = match &args.unix {
         Some(path) => ListenOn::Unix(path.clone()),
         None => ListenOn::Tcp {

@@ -1,34 +1,71 @@
-//! A load generator: many connections from one mio event loop, each sending
-//! a request of `size` bytes and checking every byte of the reply before the
-//! next, for a duration or a number of requests.
+//! A load generator for every protocol: `--threads` event loops (mio), each
+//! driving its share of `--conns` connections, every reply checked.
 //!
-//! Requests and replies stream: a connection writes its request as fast as
-//! the socket takes it while reading the reply, so a 1 GiB request never sits
-//! in memory (its bytes repeat a 64 KiB pattern) and never deadlocks against
-//! a server that answers while it reads.
+//! - **Closed loop** (the default): each connection sends its next request
+//!   when the reply arrives; a slow server gets fewer requests.
+//! - **Open loop** (`--rate R`): requests fall due at R per second in all,
+//!   whatever the server does, and each latency is measured from when its
+//!   request was *due*, not when a connection got round to sending it (wrk2's
+//!   correction of coordinated omission): a server that stalls shows up as
+//!   latency, not as fewer requests.
+//!
+//! The per-protocol conversation (what to send, what a right reply is) is a
+//! sans-IO [`dialog::Dialog`]; the loops here only move bytes and keep time.
 
+pub mod dialog;
 pub mod stats;
+mod stream;
+mod udp;
 
-use crate::conn::{EventStream, Stream};
+use crate::error::NetError;
 use crate::proto::answer::Answer;
-use mio::net::{TcpStream, UnixStream};
-use mio::{Events, Interest, Poll, Token};
-use stats::Summary;
+use stats::{Load, Summary, Tally};
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
-
-/// Length of the repeating request pattern.
-const PATTERN: usize = 64 * 1024;
 
 /// Where the load goes.
 #[derive(Debug, Clone)]
 pub enum Target {
-    /// A TCP server.
+    /// A TCP (or UDP) server.
     Tcp(SocketAddr),
     /// A Unix stream socket.
     Unix(PathBuf),
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Tcp(a) => write!(f, "{a}"),
+            Target::Unix(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+/// The protocol spoken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proto {
+    /// Raw TCP request/reply (tcp-server).
+    Tcp,
+    /// Length-prefixed blocks (framed server).
+    Framed,
+    /// UDP datagrams (udp-server).
+    Udp,
+}
+
+impl Proto {
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Proto::Tcp => "tcp",
+            Proto::Framed => "framed",
+            Proto::Udp => "udp",
+        }
+    }
 }
 
 /// When a run ends.
@@ -45,132 +82,115 @@ pub enum Stop {
 pub struct BenchConfig {
     /// The server.
     pub target: Target,
-    /// Connections kept busy at once.
+    /// The protocol.
+    pub proto: Proto,
+    /// Connections (UDP: sockets) kept busy at once.
     pub conns: usize,
-    /// Request size in bytes.
+    /// Event-loop threads.
+    pub threads: usize,
+    /// Request payload size in bytes.
     pub size: u64,
     /// When to stop.
     pub stop: Stop,
-    /// What a correct reply is.
+    /// What a correct reply is (tcp and udp).
     pub expect: Answer,
+    /// Open loop at this many requests per second in all; `None`: closed loop.
+    pub rate: Option<f64>,
+    /// Report every interval this long.
+    pub interval: Option<Duration>,
+    /// UDP: how long a request waits for its reply before it counts as lost.
+    pub udp_timeout: Duration,
 }
 
-/// One connection's progress through its current request.
-struct Client {
-    sock: EventStream,
-    sent: u64,
-    received: u64,
+/// What every worker thread shares.
+struct Shared {
+    cfg: BenchConfig,
     started: Instant,
-    /// Still has a request in flight.
-    busy: bool,
+    /// Requests started, for [`Stop::Requests`].
+    issued: AtomicU64,
+    /// Requests answered, for the progress display.
+    answered: AtomicU64,
+    /// Errors so far, for the progress display.
+    errors: AtomicU64,
+    /// Set by [`Stopper::stop`]: end the run now.
+    stopped: Arc<AtomicBool>,
 }
 
-/// Connects the way `tcp-client` does (same errors), then hands the socket to mio.
-fn connect(target: &Target) -> io::Result<EventStream> {
-    let stream = match target {
-        Target::Tcp(addr) => crate::client::stream::connect_tcp(std::slice::from_ref(addr), None)?,
-        Target::Unix(path) => crate::client::stream::connect_unix(path)?,
-    };
-    stream.set_nonblocking(true)?;
-    Ok(match stream {
-        Stream::Tcp(s) => EventStream::Tcp(TcpStream::from_std(s)),
-        Stream::Unix(s) => EventStream::Unix(UnixStream::from_std(s)),
-    })
-}
-
-/// The whole run's state: the loop, its clients, and what they measured.
-struct Run<'a> {
-    cfg: &'a BenchConfig,
-    pattern: Vec<u8>,
-    expected: Vec<u8>,
-    buf: Vec<u8>,
-    latencies: Vec<u64>,
-    errors: u64,
-    issued: u64,
-    /// Requests started and not yet answered (or failed).
-    in_flight: usize,
-}
-
-impl Run<'_> {
-    /// Whether another request may start.
-    fn may_issue(&self, started: Instant) -> bool {
+impl Shared {
+    /// Reserves one more request, if the run allows another.
+    fn claim(&self, now: Instant) -> bool {
+        if self.stopped.load(Ordering::Relaxed) {
+            return false;
+        }
         match self.cfg.stop {
-            Stop::Requests(n) => self.issued < n,
-            Stop::After(d) => started.elapsed() < d,
+            Stop::After(d) => now < self.started + d,
+            Stop::Requests(n) => self.issued.fetch_add(1, Ordering::Relaxed) < n,
         }
     }
 
-    fn begin(&mut self, c: &mut Client) {
-        self.issued += 1;
-        self.in_flight += 1;
-        c.sent = 0;
-        c.received = 0;
-        c.busy = true;
-        c.started = Instant::now();
+    /// Whether the run is over for every thread (time up, or stopped).
+    fn over(&self, now: Instant) -> bool {
+        self.stopped.load(Ordering::Relaxed) || matches!(self.cfg.stop, Stop::After(d) if now >= self.started + d)
     }
 
-    /// Writes request bytes until done or `WouldBlock`; false when the connection died.
-    fn write_more(&mut self, c: &mut Client) -> bool {
-        while c.busy && c.sent < self.cfg.size {
-            let off = (c.sent % PATTERN as u64) as usize;
-            let left = usize::try_from(self.cfg.size - c.sent).unwrap_or(usize::MAX);
-            let chunk = self.pattern.get(off..).unwrap_or_default();
-            let chunk = chunk.get(..chunk.len().min(left)).unwrap_or_default();
-            match c.sock.write(chunk) {
-                Ok(0) => return false,
-                Ok(n) => c.sent += n as u64,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return false,
-            }
-        }
-        true
-    }
-
-    /// Reads and checks reply bytes until `WouldBlock`; false when the connection died or lied.
-    fn read_more(&mut self, c: &mut Client, run_started: Instant) -> bool {
-        loop {
-            let n = match c.sock.read(&mut self.buf) {
-                Ok(0) => return false,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => return false,
-            };
-            if !c.busy || c.received + n as u64 > c.sent {
-                return false; // bytes nobody asked for
-            }
-            let mut got = self.buf.get(..n).unwrap_or_default();
-            while !got.is_empty() {
-                let off = (c.received % PATTERN as u64) as usize;
-                let want = self.expected.get(off..).unwrap_or_default();
-                let len = want.len().min(got.len());
-                if got.get(..len) != want.get(..len) {
-                    return false;
-                }
-                got = got.get(len..).unwrap_or_default();
-                c.received += len as u64;
-            }
-            if c.received == self.cfg.size {
-                c.busy = false;
-                self.in_flight -= 1;
-                self.latencies
-                    .push(u64::try_from(c.started.elapsed().as_micros()).unwrap_or(u64::MAX));
-                if self.may_issue(run_started) {
-                    self.begin(c);
-                    if !self.write_more(c) {
-                        return false;
-                    }
-                }
-            }
+    /// When the run ends by time, if it does.
+    fn deadline(&self) -> Option<Instant> {
+        match self.cfg.stop {
+            Stop::After(d) => Some(self.started + d),
+            Stop::Requests(_) => None,
         }
     }
 }
 
-/// Runs the load and summarises it.
-///
-/// # Errors
-/// [`crate::error::NetError::Refused`] when no connection could be made, or a poller failure.
+/// Ends a run early from another thread (Ctrl-C).
+#[derive(Debug, Clone, Default)]
+pub struct Stopper(Arc<AtomicBool>);
+
+impl Stopper {
+    /// Asks the run to stop now; what was measured so far is reported.
+    pub fn stop(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether a stop was asked for.
+    pub fn is_stopped(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// The flag itself, for a signal handler to set (`signal_hook::flag::register`).
+    pub fn flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.0)
+    }
+}
+
+/// Open loop: when the next request falls due.
+#[derive(Debug, Clone, Copy)]
+struct Pacer {
+    next: Instant,
+    period: Duration,
+}
+
+impl Pacer {
+    /// `None` for a closed loop; else a pacer at `rate` requests/s.
+    fn new(rate: Option<f64>, start: Instant) -> Option<Pacer> {
+        let rate = rate.filter(|r| *r > 0.0)?;
+        Some(Pacer {
+            next: start,
+            period: Duration::from_secs_f64(1.0 / rate),
+        })
+    }
+
+    /// The due time of a request that is due by `now`, advancing the pacer.
+    fn take_due(&mut self, now: Instant) -> Option<Instant> {
+        if self.next > now {
+            return None;
+        }
+        let due = self.next;
+        self.next += self.period;
+        Some(due)
+    }
+}
+
 /// How far a run has got, for a progress display.
 #[derive(Debug, Clone, Copy)]
 pub struct Progress {
@@ -182,123 +202,240 @@ pub struct Progress {
     pub errors: u64,
 }
 
-/// How often `on_progress` is called.
-const PROGRESS_EVERY: Duration = Duration::from_millis(200);
-
-/// Runs the load and summarises it, calling `on_progress` about five times a second.
-///
-/// # Errors
-/// [`crate::error::NetError::Refused`] when no connection could be made, or a poller failure.
-pub fn run_with_progress(cfg: &BenchConfig, mut on_progress: impl FnMut(Progress)) -> io::Result<Summary> {
-    let pattern: Vec<u8> = (0..PATTERN).map(|i| b"abcdefghijklmnopqrstuvwxyz"[i % 26]).collect();
-    let expected = cfg.expect.reply_to(&pattern);
-    let mut state = Run {
-        in_flight: 0,
-        cfg,
-        pattern,
-        expected,
-        buf: vec![0; PATTERN],
-        latencies: Vec::new(),
-        errors: 0,
-        issued: 0,
-    };
-    let mut poll = Poll::new()?;
-    let mut clients: Vec<Option<Client>> = Vec::with_capacity(cfg.conns);
-    let mut last_error = None;
-    for k in 0..cfg.conns.max(1) {
-        match connect(&cfg.target) {
-            Ok(mut sock) => {
-                poll.registry()
-                    .register(sock.source(), Token(k), Interest::READABLE | Interest::WRITABLE)?;
-                clients.push(Some(Client {
-                    sock,
-                    sent: 0,
-                    received: 0,
-                    started: Instant::now(),
-                    busy: false,
-                }));
-            }
-            Err(e) => {
-                state.errors += 1;
-                last_error = Some(e);
-                clients.push(None);
-            }
-        }
-    }
-    if clients.iter().all(Option::is_none) {
-        return Err(last_error.unwrap_or_else(|| io::ErrorKind::NotConnected.into()));
-    }
-    let started = Instant::now();
-    for slot in &mut clients {
-        if let Some(c) = slot
-            && state.may_issue(started)
-        {
-            state.begin(c);
-            if !state.write_more(c) {
-                state.errors += 1;
-                state.in_flight -= 1;
-                *slot = None;
-            }
-        }
-    }
-    let mut events = Events::with_capacity(1024);
-    let mut next_progress = started + PROGRESS_EVERY;
-    loop {
-        let out_of_time = matches!(cfg.stop, Stop::After(d) if started.elapsed() >= d);
-        if state.in_flight == 0 || out_of_time {
-            break;
-        }
-        if Instant::now() >= next_progress {
-            next_progress += PROGRESS_EVERY;
-            let done = match cfg.stop {
-                Stop::After(d) => started.elapsed().as_secs_f64() / d.as_secs_f64().max(1e-9),
-                Stop::Requests(n) => state.latencies.len() as f64 / n.max(1) as f64,
-            };
-            on_progress(Progress {
-                done: done.min(1.0),
-                requests: state.latencies.len() as u64,
-                errors: state.errors,
-            });
-        }
-        match poll.poll(&mut events, Some(Duration::from_millis(100))) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-            Ok(()) => {}
-        }
-        for event in &events {
-            let Some(slot) = clients.get_mut(event.token().0) else {
-                continue;
-            };
-            let Some(c) = slot.as_mut() else { continue };
-            let mut alive = true;
-            if event.is_writable() {
-                alive = state.write_more(c);
-            }
-            if alive && (event.is_readable() || event.is_read_closed() || event.is_error()) {
-                alive = state.read_more(c, started);
-            }
-            if !alive {
-                state.errors += 1;
-                if c.busy {
-                    state.in_flight -= 1;
-                }
-                *slot = None;
-            }
-        }
-    }
-    let elapsed = started.elapsed();
-    Ok(Summary::new(
-        state.latencies,
-        state.errors,
-        usize::try_from(cfg.size).unwrap_or(usize::MAX),
-        elapsed,
-    ))
+/// What a worker thread hands back.
+struct WorkerResult {
+    tally: Tally,
+    served: usize,
+    /// Why connecting failed, when it did.
+    connect_error: Option<io::Error>,
+    connected: usize,
+    /// UDP: an ICMP port-unreachable came back (nobody listens there).
+    refused: bool,
 }
 
-/// Runs the load and summarises it.
+/// One interval's figures from one worker.
+struct Snapshot {
+    index: u32,
+    tally: Tally,
+}
+
+/// Runs the load and summarises it. `on_progress` is called about five
+/// times a second; `on_interval` once per `--interval` with the merged
+/// figures of every thread.
 ///
 /// # Errors
-/// As [`run_with_progress`].
-pub fn run(cfg: &BenchConfig) -> io::Result<Summary> {
-    run_with_progress(cfg, |_| {})
+/// [`NetError::Refused`] (or the connect error) when no connection could be
+/// made at all; a thread or poller failure.
+pub fn run(
+    cfg: &BenchConfig,
+    stopper: &Stopper,
+    mut on_progress: impl FnMut(Progress),
+    mut on_interval: impl FnMut(Duration, &Tally, Duration),
+) -> io::Result<Summary> {
+    let threads = cfg.threads.clamp(1, cfg.conns.max(1));
+    let shared = Arc::new(Shared {
+        cfg: cfg.clone(),
+        started: Instant::now(),
+        issued: AtomicU64::new(0),
+        answered: AtomicU64::new(0),
+        errors: AtomicU64::new(0),
+        stopped: Arc::clone(&stopper.0),
+    });
+    let (snap_tx, snap_rx) = mpsc::channel::<Snapshot>();
+    let mut handles = Vec::with_capacity(threads);
+    for t in 0..threads {
+        let share = conns_of(cfg.conns.max(1), threads, t);
+        let rate = cfg.rate.map(|r| r * share as f64 / cfg.conns.max(1) as f64);
+        let (shared, tx) = (Arc::clone(&shared), snap_tx.clone());
+        let handle = std::thread::Builder::new()
+            .name(format!("bench-{t}"))
+            .spawn(move || worker(&shared, share, rate, &tx))?;
+        handles.push(handle);
+    }
+    drop(snap_tx);
+    watch(&shared, threads, &snap_rx, &mut on_progress, &mut on_interval);
+    let mut total = Tally::default();
+    let (mut served, mut connected, mut first_error, mut refused) = (0, 0, None, false);
+    for h in handles {
+        let r = h.join().map_err(|_| io::Error::other("a bench thread failed"))??;
+        total.add(&r.tally);
+        served += r.served;
+        connected += r.connected;
+        first_error = first_error.or(r.connect_error);
+        refused |= r.refused;
+    }
+    if connected == 0 || (refused && total.latencies.count() == 0) {
+        return Err(first_error.unwrap_or_else(|| NetError::Refused.into()));
+    }
+    Ok(summarise(cfg, threads, served, &total, shared.started.elapsed()))
+}
+
+/// The summary of a run that has not started: what the report header shows.
+pub fn preview(cfg: &BenchConfig) -> Summary {
+    let threads = cfg.threads.clamp(1, cfg.conns.max(1));
+    summarise(cfg, threads, 0, &Tally::default(), Duration::ZERO)
+}
+
+/// Connections thread `t` of `threads` drives: an even share, the remainder to the first.
+fn conns_of(conns: usize, threads: usize, t: usize) -> usize {
+    conns / threads + usize::from(t < conns % threads)
+}
+
+fn worker(shared: &Shared, conns: usize, rate: Option<f64>, tx: &mpsc::Sender<Snapshot>) -> io::Result<WorkerResult> {
+    match shared.cfg.proto {
+        Proto::Udp => udp::run(shared, conns, rate, tx),
+        Proto::Tcp | Proto::Framed => stream::run(shared, conns, rate, tx),
+    }
+}
+
+/// The calling thread's part while the workers run: progress, and merging
+/// each interval's snapshots once every thread has sent its own.
+fn watch(
+    shared: &Shared,
+    threads: usize,
+    snaps: &mpsc::Receiver<Snapshot>,
+    on_progress: &mut impl FnMut(Progress),
+    on_interval: &mut impl FnMut(Duration, &Tally, Duration),
+) {
+    let mut pending: std::collections::BTreeMap<u32, (usize, Tally)> = Default::default();
+    loop {
+        match snaps.recv_timeout(Duration::from_millis(200)) {
+            Ok(snap) => {
+                let entry = pending.entry(snap.index).or_default();
+                entry.0 += 1;
+                entry.1.add(&snap.tally);
+                if entry.0 == threads
+                    && let (Some(span), Some((_, tally))) = (shared.cfg.interval, pending.remove(&snap.index))
+                {
+                    on_interval(span * (snap.index + 1), &tally, span);
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        }
+        on_progress(progress(shared));
+    }
+}
+
+fn progress(shared: &Shared) -> Progress {
+    let requests = shared.answered.load(Ordering::Relaxed);
+    let done = match shared.cfg.stop {
+        Stop::After(d) => shared.started.elapsed().as_secs_f64() / d.as_secs_f64().max(1e-9),
+        Stop::Requests(n) => requests as f64 / n.max(1) as f64,
+    };
+    Progress {
+        done: done.min(1.0),
+        requests,
+        errors: shared.errors.load(Ordering::Relaxed),
+    }
+}
+
+fn summarise(cfg: &BenchConfig, threads: usize, served: usize, total: &Tally, elapsed: Duration) -> Summary {
+    let mut s = Summary {
+        proto: cfg.proto.name().into(),
+        target: cfg.target.to_string(),
+        conns: cfg.conns,
+        conns_served: served,
+        threads,
+        size: cfg.size,
+        load: if cfg.rate.is_some() { Load::Open } else { Load::Closed },
+        rate: cfg.rate,
+        requests: 0,
+        errors: 0,
+        loss: None,
+        duration_s: 0.0,
+        rps: 0.0,
+        mbps: 0.0,
+        p50_us: 0,
+        p90_us: 0,
+        p99_us: 0,
+        p999_us: 0,
+        max_us: 0,
+    };
+    s.fill(total, elapsed);
+    if cfg.proto == Proto::Udp {
+        let asked = s.requests + total.lost;
+        s.loss = Some(if asked == 0 {
+            0.0
+        } else {
+            total.lost as f64 / asked as f64
+        });
+    }
+    s
+}
+
+/// Waits up to `wait` for events. mio's timeout has millisecond steps, which
+/// would make an open loop send up to 1 ms late; a shorter wait polls
+/// without blocking and then sleeps the rest (nanosleep is finer).
+fn poll_for(poll: &mut mio::Poll, events: &mut mio::Events, wait: Duration) -> io::Result<()> {
+    if wait >= Duration::from_millis(1) || wait.is_zero() {
+        return poll.poll(events, Some(wait));
+    }
+    poll.poll(events, Some(Duration::ZERO))?;
+    if events.is_empty() {
+        std::thread::sleep(wait);
+    }
+    Ok(())
+}
+
+/// Interval bookkeeping shared by the workers: which interval it is, and
+/// sending each one's tally when it ends.
+struct Intervals<'a> {
+    span: Option<Duration>,
+    index: u32,
+    next: Option<Instant>,
+    tx: &'a mpsc::Sender<Snapshot>,
+}
+
+impl<'a> Intervals<'a> {
+    fn new(span: Option<Duration>, start: Instant, tx: &'a mpsc::Sender<Snapshot>) -> Self {
+        Intervals {
+            span,
+            index: 0,
+            next: span.map(|s| start + s),
+            tx,
+        }
+    }
+
+    /// For every interval that ended by `now`: adds its tally to the
+    /// run's `total`, sends it, and starts the next one empty.
+    fn tick(&mut self, now: Instant, interval: &mut Tally, total: &mut Tally) {
+        while let (Some(next), Some(span)) = (self.next, self.span) {
+            if now < next {
+                return;
+            }
+            total.add(interval);
+            let _ = self.tx.send(Snapshot {
+                index: self.index,
+                tally: std::mem::take(interval),
+            });
+            self.index += 1;
+            self.next = Some(next + span);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_are_shared_out_evenly() {
+        let shares: Vec<usize> = (0..3).map(|t| conns_of(10, 3, t)).collect();
+        assert_eq!(shares, vec![4, 3, 3]);
+        assert_eq!((0..2).map(|t| conns_of(1, 2, t)).sum::<usize>(), 1);
+    }
+
+    #[test]
+    fn the_pacer_hands_out_due_times_at_the_rate() {
+        let t0 = Instant::now();
+        let mut p = Pacer::new(Some(1000.0), t0).expect("open loop");
+        let mut due = Vec::new();
+        while let Some(d) = p.take_due(t0 + Duration::from_millis(10)) {
+            due.push(d);
+        }
+        assert_eq!(due.len(), 11, "t = 0, 1, ... 10 ms");
+        assert_eq!(due.get(1).map(|d| d.duration_since(t0)), Some(Duration::from_millis(1)));
+        assert!(Pacer::new(None, t0).is_none());
+    }
 }

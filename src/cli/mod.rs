@@ -1,11 +1,13 @@
 //! The command line, as clap derive types and nothing else; `app` turns these
 //! into library configs, so nothing below it sees clap.
 
+mod bench;
 mod client;
 mod framed;
 mod server;
 mod tools;
 
+pub use bench::*;
 pub use client::*;
 pub use framed::*;
 pub use server::*;

@@ -1,0 +1,161 @@
+//! `bench --compare-modes`: this binary's server started in every mode on a
+//! free port (read from its ready line), the same load on each, one table.
+//! Every server is stopped (SIGTERM, then SIGKILL if it lingers) when its
+//! run ends, on an error, and on Ctrl-C.
+
+use super::Out;
+use crate::cli::{BenchArgs, ModeArg, ProtoArg};
+use anyhow::Context;
+use netlab::bench::stats::{Summary, human_us};
+use netlab::bench::{Stopper, Target};
+use netlab::server::Mode;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// How long a server may take to print its ready line.
+const READY_WITHIN: Duration = Duration::from_secs(10);
+/// How long a server may take to exit after SIGTERM before it is killed.
+const STOP_WITHIN: Duration = Duration::from_secs(5);
+/// Width of the longest bar.
+const BAR: usize = 30;
+
+/// A server child; stopped when dropped.
+struct ServerChild {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl ServerChild {
+    fn start(args: &[String]) -> anyhow::Result<ServerChild> {
+        let exe = std::env::current_exe().context("cannot find this program to start its servers")?;
+        let mut child = Command::new(exe)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("cannot start a server")?;
+        let stdout = child.stdout.take().context("no stdout from the server")?;
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let mut server = ServerChild {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        };
+        let line = rx.recv_timeout(READY_WITHIN).unwrap_or_default();
+        server.addr = netlab::ready::parse(&line)
+            .and_then(|a| a.parse().ok())
+            .with_context(|| format!("no ready line from netlab {}", args.join(" ")))?;
+        Ok(server)
+    }
+}
+
+impl Drop for ServerChild {
+    fn drop(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).unwrap_or(0));
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + STOP_WITHIN;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn mode_of(arg: ModeArg) -> Mode {
+    super::server::mode(arg)
+}
+
+/// Runs the comparison and prints the table (or one JSON object per mode).
+pub fn run(args: &BenchArgs, quiet: bool, stopper: &Stopper) -> anyhow::Result<()> {
+    let command: &[&str] = match args.proto {
+        ProtoArg::Tcp => &["tcp-server"],
+        ProtoArg::Framed => &["framed", "server"],
+        ProtoArg::Udp => {
+            return Err(netlab::exit::UsageError(
+                "--compare-modes needs a stream protocol: --proto tcp or framed".into(),
+            )
+            .into());
+        }
+    };
+    let modes: Vec<Mode> = if args.modes.is_empty() {
+        Mode::ALL.to_vec()
+    } else {
+        args.modes.iter().copied().map(mode_of).collect()
+    };
+    let mut rows = Vec::new();
+    for mode in modes {
+        if stopper.is_stopped() {
+            break;
+        }
+        let mut server_args: Vec<String> = command.iter().map(|s| s.to_string()).collect();
+        server_args.extend(["--mode", mode.name(), "-p", "0", "-q"].map(String::from));
+        if let Some(d) = args.delay {
+            server_args.extend(["--delay".to_string(), format!("{}ms", d.as_millis())]);
+        }
+        let server = ServerChild::start(&server_args)?;
+        let cfg = super::bench::config(args, Target::Tcp(server.addr));
+        let summary = super::bench::run_one(&cfg, args.json, quiet, stopper);
+        drop(server);
+        rows.push((mode, summary?));
+    }
+    if !args.json {
+        print_table(&rows, args)?;
+    }
+    let errors: u64 = rows.iter().map(|(_, s)| s.errors).sum();
+    if errors > 0 {
+        anyhow::bail!("{errors} errors (wrong replies, resets or failed connects)");
+    }
+    Ok(())
+}
+
+fn print_table(rows: &[(Mode, Summary)], args: &BenchArgs) -> anyhow::Result<()> {
+    let mut out = Out::new();
+    let best = rows.iter().map(|(_, s)| s.rps).fold(0.0, f64::max).max(1e-9);
+    let delay = args
+        .delay
+        .map_or(String::new(), |d| format!(", --delay {}ms", d.as_millis()));
+    out.line(
+        format!(
+            "\nModes compared: {} connections, {}-byte requests{delay}",
+            args.conns, args.size
+        )
+        .as_bytes(),
+    )?;
+    out.line(b"  mode             req/s        p50        p99  connections")?;
+    let mut partial = false;
+    for (mode, s) in rows {
+        let served = if s.conns_served < s.conns {
+            partial = true;
+            format!("served {} of {} *", s.conns_served, s.conns)
+        } else {
+            format!("{} of {}", s.conns_served, s.conns)
+        };
+        let bar = "#".repeat(((s.rps / best) * BAR as f64).round() as usize);
+        let line = format!(
+            "  {:<10} {:>11.1} {:>10} {:>10}  {:<17} {bar}",
+            mode.name(),
+            s.rps,
+            human_us(s.p50_us),
+            human_us(s.p99_us),
+            served
+        );
+        out.line(line.as_bytes())?;
+    }
+    if partial {
+        out.line(b"  * the other connections waited in the listen backlog all run long: this mode serves one")?;
+        out.line(b"    client per worker at a time, so their requests were never answered (the lesson)")?;
+    }
+    Ok(())
+}

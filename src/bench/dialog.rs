@@ -1,0 +1,223 @@
+//! What one bench connection says and what it expects back, per protocol,
+//! without sockets: the request's bytes (streamed from a repeating pattern,
+//! so a 1 GiB request never sits in memory) and a check of every reply byte
+//! as it arrives.
+
+use crate::proto::answer::Answer;
+use crate::proto::frame;
+use std::sync::Arc;
+
+/// Length of the repeating request pattern.
+pub const PATTERN: usize = 64 * 1024;
+
+/// What a reply's bytes amounted to so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reply {
+    /// Right so far; more to come.
+    More,
+    /// The reply is complete and right; it used `used` bytes of the input.
+    Done {
+        /// Bytes of the input that belonged to this reply.
+        used: usize,
+        /// The server keeps the connection for the next request.
+        keep_alive: bool,
+    },
+}
+
+/// A reply that is not what the protocol answers.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("wrong reply: {0}")]
+pub struct Wrong(pub String);
+
+/// One connection's side of the conversation.
+pub trait Dialog: Send {
+    /// The request's bytes from offset `from` on (at most one pattern's worth);
+    /// empty once all are sent.
+    fn request_from(&self, from: u64) -> &[u8];
+    /// The request's length.
+    fn request_len(&self) -> u64;
+    /// Checks reply bytes as they arrive.
+    ///
+    /// # Errors
+    /// [`Wrong`] at the first byte that is not what the server should send.
+    fn take_reply(&mut self, data: &[u8]) -> Result<Reply, Wrong>;
+    /// Starts the next request.
+    fn reset(&mut self);
+}
+
+/// Compares reply bytes with an expected stream that repeats `expected`
+/// every [`PATTERN`] bytes (or is `expected` itself, when shorter).
+#[derive(Debug, Clone)]
+struct Expected {
+    bytes: Arc<[u8]>,
+    len: u64,
+    got: u64,
+}
+
+impl Expected {
+    fn check(&mut self, mut data: &[u8]) -> Result<Reply, Wrong> {
+        let total = data.len();
+        while !data.is_empty() && self.got < self.len {
+            let period = self.bytes.len().max(1) as u64;
+            let off = usize::try_from(self.got % period).unwrap_or(0);
+            let want = self.bytes.get(off..).unwrap_or_default();
+            let left = usize::try_from(self.len - self.got).unwrap_or(usize::MAX);
+            let n = want.len().min(data.len()).min(left);
+            if data.get(..n) != want.get(..n) {
+                return Err(Wrong(format!("byte {} differs", self.got)));
+            }
+            data = data.get(n..).unwrap_or_default();
+            self.got += n as u64;
+        }
+        if self.got < self.len {
+            return Ok(Reply::More);
+        }
+        Ok(Reply::Done {
+            used: total - data.len(),
+            keep_alive: true,
+        })
+    }
+}
+
+/// Raw TCP: `size` pattern bytes out, the answer policy's bytes back.
+#[derive(Debug, Clone)]
+pub struct StreamDialog {
+    pattern: Arc<[u8]>,
+    size: u64,
+    expected: Expected,
+}
+
+impl StreamDialog {
+    /// A dialog of `size`-byte requests answered by `answer` (upper or echo).
+    pub fn new(size: u64, answer: Answer) -> Self {
+        let pattern: Arc<[u8]> = (0..PATTERN).map(|i| b"abcdefghijklmnopqrstuvwxyz"[i % 26]).collect();
+        let expected = Expected {
+            bytes: answer.reply_to(&pattern).into(),
+            len: size,
+            got: 0,
+        };
+        StreamDialog {
+            pattern,
+            size,
+            expected,
+        }
+    }
+}
+
+impl Dialog for StreamDialog {
+    fn request_from(&self, from: u64) -> &[u8] {
+        let off = usize::try_from(from % PATTERN as u64).unwrap_or(0);
+        let left = usize::try_from(self.size.saturating_sub(from)).unwrap_or(usize::MAX);
+        let chunk = self.pattern.get(off..).unwrap_or_default();
+        chunk.get(..chunk.len().min(left)).unwrap_or_default()
+    }
+    fn request_len(&self) -> u64 {
+        self.size
+    }
+    fn take_reply(&mut self, data: &[u8]) -> Result<Reply, Wrong> {
+        self.expected.check(data)
+    }
+    fn reset(&mut self) {
+        self.expected.got = 0;
+    }
+}
+
+/// Length-prefixed blocks: one block of `size` pattern bytes out, one block
+/// of its uppercase back.
+#[derive(Debug, Clone)]
+pub struct FramedDialog {
+    request: Arc<[u8]>,
+    expected: Expected,
+}
+
+impl FramedDialog {
+    /// A dialog of blocks with `size`-byte payloads.
+    ///
+    /// # Errors
+    /// When `size` does not fit a block's 4-byte head.
+    pub fn new(size: u64) -> Result<Self, frame::FrameError> {
+        let len = usize::try_from(size).unwrap_or(usize::MAX);
+        let payload: Vec<u8> = (0..len).map(|i| b"abcdefghijklmnopqrstuvwxyz"[i % 26]).collect();
+        let mut request = Vec::with_capacity(len + frame::HEAD);
+        frame::encode(&payload, &mut request)?;
+        let mut reply = Vec::with_capacity(len + frame::HEAD);
+        frame::encode(&Answer::Upper.reply_to(&payload), &mut reply)?;
+        let reply_len = reply.len() as u64;
+        Ok(FramedDialog {
+            request: request.into(),
+            expected: Expected {
+                bytes: reply.into(),
+                len: reply_len,
+                got: 0,
+            },
+        })
+    }
+}
+
+impl Dialog for FramedDialog {
+    fn request_from(&self, from: u64) -> &[u8] {
+        let from = usize::try_from(from).unwrap_or(usize::MAX);
+        self.request.get(from..).unwrap_or_default()
+    }
+    fn request_len(&self) -> u64 {
+        self.request.len() as u64
+    }
+    fn take_reply(&mut self, data: &[u8]) -> Result<Reply, Wrong> {
+        self.expected.check(data)
+    }
+    fn reset(&mut self) {
+        self.expected.got = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(d: &dyn Dialog) -> Vec<u8> {
+        let mut all = Vec::new();
+        while (all.len() as u64) < d.request_len() {
+            let chunk = d.request_from(all.len() as u64);
+            assert!(!chunk.is_empty());
+            all.extend_from_slice(chunk);
+        }
+        assert!(d.request_from(all.len() as u64).is_empty());
+        all
+    }
+
+    #[test]
+    fn stream_requests_repeat_the_pattern_and_replies_are_checked_bytewise() {
+        let mut d = StreamDialog::new(PATTERN as u64 + 10, Answer::Upper);
+        let req = request(&d);
+        assert_eq!(req.len(), PATTERN + 10);
+        let reply = req.to_ascii_uppercase();
+        for b in reply.iter().take(reply.len() - 1) {
+            assert_eq!(d.take_reply(std::slice::from_ref(b)), Ok(Reply::More));
+        }
+        assert_eq!(
+            d.take_reply(&[reply[reply.len() - 1], b'x']),
+            Ok(Reply::Done {
+                used: 1,
+                keep_alive: true
+            })
+        );
+        d.reset();
+        assert!(d.take_reply(b"abc").is_err(), "echo is not upper");
+    }
+
+    #[test]
+    fn framed_requests_are_blocks_and_replies_blocks_of_the_uppercase() {
+        let mut d = FramedDialog::new(5).expect("dialog");
+        assert_eq!(request(&d), b"\0\0\0\x05abcde");
+        assert_eq!(d.take_reply(b"\0\0\0\x05AB"), Ok(Reply::More));
+        assert_eq!(
+            d.take_reply(b"CDE"),
+            Ok(Reply::Done {
+                used: 3,
+                keep_alive: true
+            })
+        );
+        d.reset();
+        assert!(d.take_reply(b"\0\0\0\x06").is_err());
+    }
+}

@@ -1,0 +1,333 @@
+//! One bench thread over stream connections (TCP or Unix): a mio loop that
+//! writes each request as fast as the socket takes it while it checks the
+//! reply, so a huge request never deadlocks against a server that answers
+//! while it reads.
+
+use super::dialog::{Dialog, FramedDialog, Reply, StreamDialog};
+use super::stats::Tally;
+use super::{Intervals, Pacer, Proto, Shared, Snapshot, Target, WorkerResult, poll_for};
+use crate::conn::{EventStream, Stream};
+use mio::net::{TcpStream, UnixStream};
+use mio::{Events, Interest, Poll, Token};
+use std::io;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Bytes read per call.
+const READ_BUF: usize = 64 * 1024;
+/// The longest a loop sleeps without looking at the clock.
+const TICK: Duration = Duration::from_millis(100);
+
+/// One connection's state.
+struct Conn {
+    sock: EventStream,
+    dialog: Box<dyn Dialog>,
+    /// Request bytes written so far.
+    sent: u64,
+    /// A request is in flight.
+    busy: bool,
+    /// When the request in flight started (open loop: when it was due).
+    started: Instant,
+    /// Replies received on this connection.
+    answered: u64,
+}
+
+/// Connects the way `tcp-client` does (same errors), then hands the socket to mio.
+pub(super) fn connect(target: &Target) -> io::Result<EventStream> {
+    let stream = match target {
+        Target::Tcp(addr) => crate::client::stream::connect_tcp(std::slice::from_ref(addr), None)?,
+        Target::Unix(path) => crate::client::stream::connect_unix(path)?,
+    };
+    stream.set_nonblocking(true)?;
+    Ok(match stream {
+        Stream::Tcp(s) => EventStream::Tcp(TcpStream::from_std(s)),
+        Stream::Unix(s) => EventStream::Unix(UnixStream::from_std(s)),
+    })
+}
+
+fn dialog(shared: &Shared) -> io::Result<Box<dyn Dialog>> {
+    let cfg = &shared.cfg;
+    Ok(match cfg.proto {
+        Proto::Framed => Box::new(FramedDialog::new(cfg.size).map_err(io::Error::other)?),
+        _ => Box::new(StreamDialog::new(cfg.size, cfg.expect)),
+    })
+}
+
+struct Worker<'a> {
+    shared: &'a Shared,
+    poll: Poll,
+    conns: Vec<Option<Conn>>,
+    buf: Vec<u8>,
+    tally: Tally,
+    interval: Tally,
+    /// Open loop: connections waiting for a due request.
+    idle: Vec<usize>,
+    pacer: Option<Pacer>,
+    in_flight: usize,
+    /// Connections that got at least one reply.
+    served: usize,
+}
+
+/// Runs one thread's share of the load.
+pub(super) fn run(
+    shared: &Shared,
+    count: usize,
+    rate: Option<f64>,
+    tx: &mpsc::Sender<Snapshot>,
+) -> io::Result<WorkerResult> {
+    let mut w = Worker {
+        shared,
+        poll: Poll::new()?,
+        conns: Vec::with_capacity(count),
+        buf: vec![0; READ_BUF],
+        tally: Tally::default(),
+        interval: Tally::default(),
+        idle: Vec::new(),
+        pacer: Pacer::new(rate, shared.started),
+        in_flight: 0,
+        served: 0,
+    };
+    let mut connect_error = None;
+    for k in 0..count {
+        match w.open(k) {
+            Ok(conn) => w.conns.push(Some(conn)),
+            Err(e) => {
+                w.error();
+                connect_error = Some(e);
+                w.conns.push(None);
+            }
+        }
+    }
+    let connected = w.conns.iter().flatten().count();
+    if connected > 0 {
+        w.run(tx)?;
+    }
+    w.tally.add(&w.interval);
+    Ok(WorkerResult {
+        tally: w.tally,
+        served: w.served,
+        connect_error,
+        connected,
+        refused: false,
+    })
+}
+
+impl Worker<'_> {
+    fn open(&mut self, k: usize) -> io::Result<Conn> {
+        let mut sock = connect(&self.shared.cfg.target)?;
+        self.poll
+            .registry()
+            .register(sock.source(), Token(k), Interest::READABLE | Interest::WRITABLE)?;
+        Ok(Conn {
+            sock,
+            dialog: dialog(self.shared)?,
+            sent: 0,
+            busy: false,
+            started: Instant::now(),
+            answered: 0,
+        })
+    }
+
+    fn error(&mut self) {
+        self.interval.errors += 1;
+        self.shared.errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn run(&mut self, tx: &mpsc::Sender<Snapshot>) -> io::Result<()> {
+        let mut intervals = Intervals::new(self.shared.cfg.interval, self.shared.started, tx);
+        let now = Instant::now();
+        for k in 0..self.conns.len() {
+            self.ready_for_next(k, now);
+        }
+        let mut events = Events::with_capacity(1024);
+        loop {
+            let now = Instant::now();
+            intervals.tick(now, &mut self.interval, &mut self.tally);
+            if self.shared.over(now) || (self.in_flight == 0 && self.idle.is_empty()) {
+                return Ok(());
+            }
+            self.dispatch_due(now);
+            let wait = self.wait(now);
+            match poll_for(&mut self.poll, &mut events, wait) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+                Ok(()) => {}
+            }
+            // A reply that lands after the end is not part of the run.
+            if self.shared.over(Instant::now()) {
+                return Ok(());
+            }
+            for event in &events {
+                let k = event.token().0;
+                let mut alive = true;
+                if event.is_writable() {
+                    alive = self.write_more(k);
+                }
+                if alive && (event.is_readable() || event.is_read_closed() || event.is_error()) {
+                    alive = self.read_more(k);
+                }
+                if !alive {
+                    self.fail(k);
+                }
+            }
+        }
+    }
+
+    /// How long the loop may sleep: until the next due request (with an idle
+    /// connection to send it), the end of the run, or a tick.
+    fn wait(&self, now: Instant) -> Duration {
+        let mut until = now + TICK;
+        if let Some(p) = &self.pacer
+            && !self.idle.is_empty()
+        {
+            until = until.min(p.next);
+        }
+        if let Some(d) = self.shared.deadline() {
+            until = until.min(d);
+        }
+        until.saturating_duration_since(now)
+    }
+
+    /// Open loop: hands each request that has fallen due to an idle connection.
+    fn dispatch_due(&mut self, now: Instant) {
+        let Some(mut pacer) = self.pacer else { return };
+        while !self.idle.is_empty() {
+            let Some(due) = pacer.take_due(now) else { break };
+            let Some(k) = self.idle.pop() else { break };
+            if !self.shared.claim(now) {
+                self.idle.clear();
+                break;
+            }
+            self.begin(k, due);
+        }
+        self.pacer = Some(pacer);
+    }
+
+    /// A connection is free: closed loop sends the next request at once,
+    /// open loop waits for one to fall due.
+    fn ready_for_next(&mut self, k: usize, now: Instant) {
+        if self.conns.get(k).is_none_or(Option::is_none) {
+            return;
+        }
+        if self.pacer.is_some() {
+            self.idle.push(k);
+        } else if self.shared.claim(now) {
+            self.begin(k, now);
+        }
+    }
+
+    fn begin(&mut self, k: usize, started: Instant) {
+        let Some(Some(c)) = self.conns.get_mut(k) else { return };
+        c.dialog.reset();
+        c.sent = 0;
+        c.busy = true;
+        c.started = started;
+        self.in_flight += 1;
+        if !self.write_more(k) {
+            self.fail(k);
+        }
+    }
+
+    /// Writes request bytes until done or `WouldBlock`; false when the connection died.
+    fn write_more(&mut self, k: usize) -> bool {
+        let Some(Some(c)) = self.conns.get_mut(k) else {
+            return true;
+        };
+        while c.busy && c.sent < c.dialog.request_len() {
+            match c.sock.write(c.dialog.request_from(c.sent)) {
+                Ok(0) => return false,
+                Ok(n) => {
+                    c.sent += n as u64;
+                    self.interval.bytes += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return false,
+            }
+        }
+        true
+    }
+
+    /// Reads and checks reply bytes until the socket is drained; false when
+    /// the connection died or its reply was wrong.
+    fn read_more(&mut self, k: usize) -> bool {
+        loop {
+            let Some(Some(c)) = self.conns.get_mut(k) else {
+                return true;
+            };
+            let n = match c.sock.read(&mut self.buf) {
+                Ok(0) => return false,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return false,
+            };
+            self.interval.bytes += n as u64;
+            let data = self.buf.get(..n).unwrap_or_default();
+            if !c.busy {
+                return false; // bytes nobody asked for
+            }
+            match c.dialog.take_reply(data) {
+                Err(_) => return false,
+                Ok(Reply::More) => {}
+                Ok(Reply::Done { used, keep_alive }) => {
+                    if used < n {
+                        return false; // more than the reply
+                    }
+                    let now = Instant::now();
+                    c.busy = false;
+                    c.answered += 1;
+                    if c.answered == 1 {
+                        self.served += 1;
+                    }
+                    self.in_flight -= 1;
+                    self.interval.latencies.record(now.duration_since(c.started));
+                    self.shared.answered.fetch_add(1, Ordering::Relaxed);
+                    if !keep_alive && !self.reconnect(k) {
+                        return true;
+                    }
+                    self.ready_for_next(k, now);
+                }
+            }
+            if n < self.buf.len() {
+                return true; // drained: the next bytes bring a new edge
+            }
+        }
+    }
+
+    /// The server closes after each reply: a new connection for the next one.
+    fn reconnect(&mut self, k: usize) -> bool {
+        if let Some(Some(c)) = self.conns.get_mut(k) {
+            let _ = self.poll.registry().deregister(c.sock.source());
+        }
+        match self.open(k) {
+            Ok(mut conn) => {
+                if let Some(Some(old)) = self.conns.get_mut(k) {
+                    conn.answered = old.answered;
+                    *old = conn;
+                }
+                true
+            }
+            Err(_) => {
+                self.error();
+                if let Some(slot) = self.conns.get_mut(k) {
+                    *slot = None;
+                }
+                false
+            }
+        }
+    }
+
+    /// A connection died or lied: count it and forget it.
+    fn fail(&mut self, k: usize) {
+        let Some(slot) = self.conns.get_mut(k) else { return };
+        if let Some(c) = slot.take() {
+            if c.busy {
+                self.in_flight -= 1;
+            }
+            self.error();
+        }
+        self.idle.retain(|&i| i != k);
+    }
+}

@@ -1,0 +1,105 @@
+//! `bench`: the load generator's flags.
+
+use super::{ModeArg, duration, positive};
+use clap::{Args, ValueEnum};
+use netlab::DEFAULT_PORT;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub const BENCH_EXAMPLES: &str = "\
+Examples:
+  netlab bench --conns 100 --duration 5s        # against tcp-server on 127.0.0.1:1234
+  netlab bench -p 5000 --size 1024 --requests 100000 --json
+  netlab bench --proto framed --conns 50        # against framed server
+  netlab bench --proto udp --rate 20000         # 20,000 datagrams/s; loss shown as %
+  netlab bench --rate 5000 --interval 1s        # open loop: a stall shows as latency
+  netlab bench --conns 1 --size 1073741824 --requests 1   # stream 1 GiB through one connection
+  netlab bench --compare-modes --conns 8 --delay 100ms     # every tcp-server mode, one table
+Every reply is checked byte by byte; any wrong reply is an error and makes the exit code 1.
+Without --rate the load is closed-loop: each connection sends its next request when the
+reply arrives. With --rate R, R requests/s fall due in all and each latency counts from when
+its request was due (so a stalled server shows as latency, not as fewer requests).";
+
+/// `bench` flags.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Server name or address (default 127.0.0.1)
+    pub host: Option<String>,
+    /// Server port
+    #[arg(short, long, default_value_t = DEFAULT_PORT)]
+    pub port: u16,
+    /// Connect to a Unix stream socket instead
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["host", "port"])]
+    pub unix: Option<PathBuf>,
+    /// Protocol to speak
+    #[arg(long, value_enum, default_value_t = ProtoArg::Tcp)]
+    pub proto: ProtoArg,
+    /// Connections (UDP: sockets) kept busy at once, e.g. 100
+    #[arg(long, value_name = "N", value_parser = positive, default_value_t = 10)]
+    pub conns: u64,
+    /// Event-loop threads (default: the cores, at most one per connection)
+    #[arg(long, value_name = "T", value_parser = positive)]
+    pub threads: Option<u64>,
+    /// Request payload size in bytes, e.g. 1024
+    #[arg(long, value_name = "BYTES", value_parser = positive, default_value_t = 64)]
+    pub size: u64,
+    /// Run this long, e.g. 10s
+    #[arg(long, value_name = "DUR", value_parser = duration, default_value = "5s", conflicts_with = "requests")]
+    pub duration: Duration,
+    /// Stop after N requests in all instead of after --duration
+    #[arg(long, value_name = "N", value_parser = positive)]
+    pub requests: Option<u64>,
+    /// Open loop: R requests per second in all, latency measured from when each was due
+    #[arg(long, value_name = "R", value_parser = rate)]
+    pub rate: Option<f64>,
+    /// Also print one line (or JSON object) per interval, e.g. 1s
+    #[arg(long, value_name = "DUR", value_parser = duration)]
+    pub interval: Option<Duration>,
+    /// What the server answers, to check replies (tcp and udp)
+    #[arg(long, value_enum, default_value_t = BenchReplyArg::Upper)]
+    pub reply: BenchReplyArg,
+    /// UDP: a request unanswered this long counts as lost
+    #[arg(long, value_name = "DUR", value_parser = duration, default_value = "1s")]
+    pub timeout: Duration,
+    /// Start this binary's server in every mode on a free port, run the same load on each, print one table
+    #[arg(long, conflicts_with_all = ["host", "port", "unix"])]
+    pub compare_modes: bool,
+    /// With --compare-modes: the servers wait this long before each reply (the slow-server lesson)
+    #[arg(long, value_name = "DUR", value_parser = duration, requires = "compare_modes")]
+    pub delay: Option<Duration>,
+    /// With --compare-modes: only these modes (default: all), e.g. --modes thread,poll
+    #[arg(long, value_enum, value_delimiter = ',', requires = "compare_modes")]
+    pub modes: Vec<ModeArg>,
+    /// One JSON object instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        _ => Err(format!("'{text}' is not a rate above 0 (requests per second)")),
+    }
+}
+
+/// `bench --proto` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProtoArg {
+    /// Raw TCP request/reply (tcp-server)
+    Tcp,
+    /// Length-prefixed blocks (framed server)
+    Framed,
+    /// UDP datagrams (udp-server)
+    Udp,
+}
+
+/// `bench --reply` values.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum BenchReplyArg {
+    /// The request uppercased (--handler upper, --reply upper)
+    Upper,
+    /// The request unchanged (--handler echo, --reply echo)
+    Echo,
+    /// PONG (udp-server --reply pong)
+    Pong,
+}
