@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Framed request/response beside the plain tcp-server in the same mode, same
+# load, same run (64-byte payloads, 1 and 100 connections, poll and thread),
+# then --split-writes against one write per block at 1 connection.
+# Prints a markdown table. Usage: scripts/bench-framed.sh [SECONDS] (default 3)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-3}
+cargo build --release --quiet
+bin=target/release/netlab
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
+
+start() { # start NAME CMD... : runs a server, waits for its ready line, sets $port
+  "${@:2}" >"$work/$1.ready" 2>/dev/null &
+  for _ in $(seq 200); do grep -q ready "$work/$1.ready" 2>/dev/null && break; sleep 0.05; done
+  port=$(sed -n 's/^server ready on .*:\([0-9]*\)$/\1/p' "$work/$1.ready")
+}
+stop() { kill %% 2>/dev/null || true; wait 2>/dev/null || true; }
+rps() { # rps PROTO PORT CONNS
+  "$bin" bench --proto "$1" -p "$2" --conns "$3" --size 64 --duration "${secs}s" --json 2>/dev/null \
+    | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["rps"]))'
+}
+
+echo "requests/s, 64-byte payloads, ${secs} s per cell, $(nproc) cores"
+echo
+echo "| mode | conns | tcp-server | framed server | framed / tcp |"
+echo "|---|---|---|---|---|"
+for mode in poll thread; do
+  for conns in 1 100; do
+    start tcp "$bin" tcp-server -q -p 0 --mode "$mode"; t=$(rps tcp "$port" "$conns"); stop
+    start framed "$bin" framed server -q -p 0 --mode "$mode"; f=$(rps framed "$port" "$conns"); stop
+    python3 -c "print('| $mode | $conns | $t | $f | %.2f |' % ($f / $t))"
+  done
+done
+echo
+echo "| framed server, 1 connection, poll | requests/s |"
+echo "|---|---|"
+for flags in "" "--split-writes" "--split-writes --nodelay"; do
+  # shellcheck disable=SC2086
+  start split "$bin" framed server -q -p 0 --mode poll $flags; r=$(rps framed "$port" 1); stop
+  echo "| ${flags:-one write per block} | $r |"
+done
