@@ -48,6 +48,17 @@ pub struct UsageError(pub String);
 #[error("standard output closed")]
 pub struct StdoutClosed;
 
+/// A failure the command has already told the user about in its own words
+/// (`rpc call` prints `fault CODE: STRING`): exit 1 with no further line.
+#[derive(Debug, thiserror::Error)]
+#[error("already reported")]
+pub struct Reported;
+
+/// Whether the error was [`Reported`] already, so nothing more is printed.
+pub fn is_reported<'a>(mut chain: impl Iterator<Item = &'a (dyn StdError + 'static)>) -> bool {
+    chain.any(|cause| cause.is::<Reported>())
+}
+
 /// Finds the exit status for an error by walking its cause chain.
 ///
 /// A [`NetError`], [`UsageError`] or [`StdoutClosed`] anywhere in the chain

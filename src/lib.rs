@@ -54,6 +54,7 @@ pub mod net;
 pub mod proto;
 pub mod ready;
 pub mod resolve;
+pub mod rpc;
 pub mod server;
 pub mod shutdown;
 pub mod stats;

@@ -6,7 +6,7 @@ mod cli;
 
 use clap::Parser;
 use clap::error::ErrorKind;
-use netlab::exit::{Exit, classify};
+use netlab::exit::{Exit, classify, is_reported};
 use netlab::logging::{self, Verbosity};
 use std::process::ExitCode;
 
@@ -20,7 +20,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             let exit = classify(err.chain());
-            if exit != Exit::Success {
+            if exit != Exit::Success && !is_reported(err.chain()) {
                 eprintln!("netlab: error: {err:#}");
             }
             ExitCode::from(exit.code())

@@ -8,6 +8,7 @@ mod cli;
 mod conformance;
 mod framed;
 mod modes;
+mod rpc;
 mod tcp_client;
 mod tcp_server;
 mod udp;

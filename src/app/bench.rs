@@ -47,6 +47,7 @@ pub fn config(args: &BenchArgs, target: Target) -> BenchConfig {
             ProtoArg::Tcp => Proto::Tcp,
             ProtoArg::Framed => Proto::Framed,
             ProtoArg::Udp => Proto::Udp,
+            ProtoArg::Rpc => Proto::Rpc,
         },
         conns,
         threads: args

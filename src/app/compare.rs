@@ -82,9 +82,10 @@ pub fn run(args: &BenchArgs, quiet: bool, stopper: &Stopper) -> anyhow::Result<(
     let command: &[&str] = match args.proto {
         ProtoArg::Tcp => &["tcp-server"],
         ProtoArg::Framed => &["framed", "server"],
+        ProtoArg::Rpc => &["rpc", "server"],
         ProtoArg::Udp => {
             return Err(netlab::exit::UsageError(
-                "--compare-modes needs a stream protocol: --proto tcp or framed".into(),
+                "--compare-modes needs a stream protocol: --proto tcp, framed or rpc".into(),
             )
             .into());
         }

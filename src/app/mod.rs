@@ -5,11 +5,12 @@ mod bench;
 mod compare;
 mod framed;
 mod info;
+mod rpc;
 mod server;
 mod tcp;
 mod udp;
 
-use crate::cli::{Cli, Command, FramedCommand};
+use crate::cli::{Cli, Command, FramedCommand, RpcCommand};
 use netlab::client::stream;
 use netlab::conn::Stream;
 use netlab::exit::stdout_error;
@@ -26,6 +27,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::TcpClient(args) => tcp::client(args),
         Command::Framed(FramedCommand::Server(args)) => framed::server(args),
         Command::Framed(FramedCommand::Client(args)) => framed::client(args),
+        Command::Rpc(RpcCommand::Server(args)) => rpc::server(args),
+        Command::Rpc(RpcCommand::Call(args)) => rpc::call(args),
         Command::UdpServer(args) => udp::server(args),
         Command::UdpClient(args) => udp::client(args),
         Command::Bench(args) => bench::run(args, quiet),

@@ -5,6 +5,8 @@
 
 use crate::proto::answer::Answer;
 use crate::proto::frame;
+use crate::proto::http::{self, ResponseDecoder};
+use crate::proto::xmlrpc;
 use std::sync::Arc;
 
 /// Length of the repeating request pattern.
@@ -170,6 +172,74 @@ impl Dialog for FramedDialog {
     }
 }
 
+/// XML-RPC: `addtogether(1, 2, 3, 4, 5)` POSTed, `15` expected back; the
+/// connection is reused while the server keeps it alive.
+#[derive(Debug)]
+pub struct RpcDialog {
+    request: Arc<[u8]>,
+    decoder: ResponseDecoder,
+    /// The body Python's server (and netlab's) sends for the result: a
+    /// byte comparison checks it without parsing XML.
+    usual: Arc<[u8]>,
+}
+
+impl RpcDialog {
+    /// A dialog with a server whose `Host` is `host`.
+    pub fn new(host: &str) -> Self {
+        let args: Vec<dxr::Value> = (1..=5).map(dxr::Value::Integer).collect();
+        let body = xmlrpc::call("addtogether", &args);
+        let mut request = Vec::new();
+        http::write_post(
+            &mut request,
+            host,
+            "/RPC2",
+            &[("Content-Type", "text/xml")],
+            body.as_bytes(),
+        );
+        RpcDialog {
+            request: request.into(),
+            decoder: ResponseDecoder::new(1 << 20),
+            usual: xmlrpc::response(&dxr::Value::Integer(15)).into_bytes().into(),
+        }
+    }
+}
+
+impl Dialog for RpcDialog {
+    fn request_from(&self, from: u64) -> &[u8] {
+        let from = usize::try_from(from).unwrap_or(usize::MAX);
+        self.request.get(from..).unwrap_or_default()
+    }
+    fn request_len(&self) -> u64 {
+        self.request.len() as u64
+    }
+    fn take_reply(&mut self, data: &[u8]) -> Result<Reply, Wrong> {
+        let mut input = data;
+        let Some(resp) = self.decoder.decode(&mut input).map_err(|e| Wrong(e.to_string()))? else {
+            return Ok(Reply::More);
+        };
+        if resp.status != 200 {
+            return Err(Wrong(format!("HTTP {} {}", resp.status, resp.reason)));
+        }
+        let done = Reply::Done {
+            used: data.len() - input.len(),
+            keep_alive: resp.keep_alive,
+        };
+        if resp.body.as_slice() == &*self.usual {
+            return Ok(done);
+        }
+        match xmlrpc::parse_response(&resp.body) {
+            Ok(Ok(dxr::Value::Integer(15))) => Ok(Reply::Done {
+                used: data.len() - input.len(),
+                keep_alive: resp.keep_alive,
+            }),
+            other => Err(Wrong(format!("addtogether(1..5) answered {other:?}"))),
+        }
+    }
+    fn reset(&mut self) {
+        self.decoder = ResponseDecoder::new(1 << 20);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,6 +273,36 @@ mod tests {
         );
         d.reset();
         assert!(d.take_reply(b"abc").is_err(), "echo is not upper");
+    }
+
+    #[test]
+    fn rpc_requests_are_posts_and_replies_are_checked() {
+        let mut d = RpcDialog::new("h:1");
+        assert!(request(&d).starts_with(b"POST /RPC2 HTTP/1.1\r\nHost: h:1\r\n"));
+        let mut wire = Vec::new();
+        let body = xmlrpc::response(&dxr::Value::Integer(15));
+        http::write_response(&mut wire, 1, 200, "OK", &[], body.as_bytes(), false);
+        let (a, b) = wire.split_at(30);
+        assert_eq!(d.take_reply(a), Ok(Reply::More));
+        assert_eq!(
+            d.take_reply(b),
+            Ok(Reply::Done {
+                used: b.len(),
+                keep_alive: true
+            })
+        );
+        d.reset();
+        let mut wrong = Vec::new();
+        http::write_response(
+            &mut wrong,
+            1,
+            200,
+            "OK",
+            &[],
+            xmlrpc::response(&dxr::Value::Integer(14)).as_bytes(),
+            true,
+        );
+        assert!(d.take_reply(&wrong).is_err());
     }
 
     #[test]

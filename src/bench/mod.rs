@@ -55,6 +55,8 @@ pub enum Proto {
     Framed,
     /// UDP datagrams (udp-server).
     Udp,
+    /// XML-RPC calls over HTTP (rpc server): `addtogether(1, 2, 3, 4, 5)`.
+    Rpc,
 }
 
 impl Proto {
@@ -64,6 +66,7 @@ impl Proto {
             Proto::Tcp => "tcp",
             Proto::Framed => "framed",
             Proto::Udp => "udp",
+            Proto::Rpc => "rpc",
         }
     }
 }
@@ -284,7 +287,7 @@ fn conns_of(conns: usize, threads: usize, t: usize) -> usize {
 fn worker(shared: &Shared, conns: usize, rate: Option<f64>, tx: &mpsc::Sender<Snapshot>) -> io::Result<WorkerResult> {
     match shared.cfg.proto {
         Proto::Udp => udp::run(shared, conns, rate, tx),
-        Proto::Tcp | Proto::Framed => stream::run(shared, conns, rate, tx),
+        Proto::Tcp | Proto::Framed | Proto::Rpc => stream::run(shared, conns, rate, tx),
     }
 }
 

@@ -3,7 +3,7 @@
 //! reply, so a huge request never deadlocks against a server that answers
 //! while it reads.
 
-use super::dialog::{Dialog, FramedDialog, Reply, StreamDialog};
+use super::dialog::{Dialog, FramedDialog, Reply, RpcDialog, StreamDialog};
 use super::stats::Tally;
 use super::{Intervals, Pacer, Proto, Shared, Snapshot, Target, WorkerResult, poll_for};
 use crate::conn::{EventStream, Stream};
@@ -50,6 +50,7 @@ fn dialog(shared: &Shared) -> io::Result<Box<dyn Dialog>> {
     let cfg = &shared.cfg;
     Ok(match cfg.proto {
         Proto::Framed => Box::new(FramedDialog::new(cfg.size).map_err(io::Error::other)?),
+        Proto::Rpc => Box::new(RpcDialog::new(&cfg.target.to_string())),
         _ => Box::new(StreamDialog::new(cfg.size, cfg.expect)),
     })
 }

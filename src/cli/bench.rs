@@ -12,6 +12,7 @@ Examples:
   netlab bench -p 5000 --size 1024 --requests 100000 --json
   netlab bench --proto framed --conns 50        # against framed server
   netlab bench --proto udp --rate 20000         # 20,000 datagrams/s; loss shown as %
+  netlab bench --proto rpc -p 7001 --conns 4    # XML-RPC calls/s against rpc server
   netlab bench --rate 5000 --interval 1s        # open loop: a stall shows as latency
   netlab bench --conns 1 --size 1073741824 --requests 1   # stream 1 GiB through one connection
   netlab bench --compare-modes --conns 8 --delay 100ms     # every tcp-server mode, one table
@@ -91,6 +92,8 @@ pub enum ProtoArg {
     Framed,
     /// UDP datagrams (udp-server)
     Udp,
+    /// XML-RPC calls over HTTP, addtogether(1, 2, 3, 4, 5) (rpc server; --size is ignored)
+    Rpc,
 }
 
 /// `bench --reply` values.

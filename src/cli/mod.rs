@@ -4,12 +4,14 @@
 mod bench;
 mod client;
 mod framed;
+mod rpc;
 mod server;
 mod tools;
 
 pub use bench::*;
 pub use client::*;
 pub use framed::*;
+pub use rpc::*;
 pub use server::*;
 pub use tools::*;
 
@@ -96,6 +98,9 @@ pub enum Command {
     /// Length-prefixed blocks (4-byte big-endian length, then the payload): server and client
     #[command(subcommand)]
     Framed(FramedCommand),
+    /// XML-RPC over HTTP/1.1: a server Python's xmlrpc.client talks to, and a client
+    #[command(subcommand)]
+    Rpc(RpcCommand),
     /// UDP server: answers every datagram with its uppercase (or echo, or PONG)
     #[command(after_help = UDP_SERVER_EXAMPLES)]
     UdpServer(UdpServerArgs),

@@ -2,5 +2,6 @@
 
 pub mod backoff;
 pub mod framed;
+pub mod rpc;
 pub mod stream;
 pub mod udp;

@@ -13,8 +13,10 @@ pub mod answer;
 pub mod frame;
 pub mod framed;
 pub mod handlers;
+pub mod http;
 pub mod output;
 pub mod upper;
+pub mod xmlrpc;
 pub mod zlib;
 
 pub use output::Output;
