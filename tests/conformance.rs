@@ -263,7 +263,7 @@ fn split_writes(mode: &str) {
     assert_same(b"headbody", &got, mode);
 }
 
-every_mode!([sequential, thread, pool, poll, fork] =>
+every_mode!([sequential, thread, pool, poll, fork, uring] =>
     reply_then_close,
     reply_then_error,
     close_on_start,

@@ -174,7 +174,7 @@ fn zlib_bombs_are_refused(mode: &str) {
     );
 }
 
-every_mode!([sequential, thread, pool, poll, fork] =>
+every_mode!([sequential, thread, pool, poll, fork, uring] =>
     python_blocks_on_one_connection,
     python_zlib_both_ways,
     oversized_claims_close_only_their_connection,

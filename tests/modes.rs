@@ -275,7 +275,7 @@ fn python_classic_client(mode: &str) {
     assert_same("HI THERE, STRASSE Ǆ\n".as_bytes(), &out.stdout, mode);
 }
 
-every_mode!([sequential, thread, pool, poll, fork] =>
+every_mode!([sequential, thread, pool, poll, fork, uring] =>
     upper_echo,
     split_character_across_writes,
     one_mib_mixed_equals_python_upper,
@@ -294,4 +294,4 @@ every_mode!([sequential, thread, pool, poll, fork] =>
 );
 
 // Sequential and pool modes serve only as many clients as they have workers (the lesson).
-every_mode!([thread, poll, fork] => idle_connections_then_a_canary);
+every_mode!([thread, poll, fork, uring] => idle_connections_then_a_canary);

@@ -212,8 +212,8 @@ fn limits_and_slow_heads(mode: &str) {
     }
 }
 
-every_mode!([sequential, thread, pool, poll, fork] => python_client_contract, hostile_requests_are_answered, limits_and_slow_heads);
-every_mode!([thread, pool, poll] => keep_alive_and_concurrent_clients);
+every_mode!([sequential, thread, pool, poll, fork, uring] => python_client_contract, hostile_requests_are_answered, limits_and_slow_heads);
+every_mode!([thread, pool, poll, uring] => keep_alive_and_concurrent_clients);
 
 /// Python's own server, with introspection, multicall and None, telling
 /// what type each argument arrived as.

@@ -208,4 +208,4 @@ fn running_out_of_descriptors_pauses_accepting(mode: &str) {
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
-every_mode!([thread, poll] => running_out_of_descriptors_pauses_accepting);
+every_mode!([thread, poll, uring] => running_out_of_descriptors_pauses_accepting);

@@ -20,6 +20,7 @@ pub fn mode(arg: ModeArg) -> Mode {
         ModeArg::Pool => Mode::Pool,
         ModeArg::Poll => Mode::Poll,
         ModeArg::Fork => Mode::Fork,
+        ModeArg::Uring => Mode::Uring,
     }
 }
 

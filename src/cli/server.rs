@@ -32,10 +32,10 @@ pub struct TcpServerArgs {
 pub struct ServerArgs {
     #[command(flatten)]
     pub listen: Listen,
-    /// How clients are scheduled: one at a time, a thread each, a fixed pool, an event loop, a process each
+    /// How clients are scheduled: one at a time, a thread each, a fixed pool, an event loop, a process each, io_uring
     #[arg(long, value_enum, default_value_t = ModeArg::Thread)]
     pub mode: ModeArg,
-    /// Pool threads (default 4) or poll event loops (default 1), e.g. 8
+    /// Pool threads (default 4), or poll event loops / uring rings (default 1), e.g. 8
     #[arg(long, value_name = "N", value_parser = positive)]
     pub workers: Option<u64>,
     /// Most clients served at once (thread, poll, fork; default 1024); the rest wait in the backlog
@@ -92,6 +92,8 @@ pub enum ModeArg {
     Poll,
     /// One process per client, children reaped
     Fork,
+    /// Completion-based I/O on io_uring (Linux): --workers rings, the fewest system calls
+    Uring,
 }
 
 /// `--handler` values.

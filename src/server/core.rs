@@ -27,6 +27,41 @@ use crate::proto::{Flow, Output, Session};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+/// A delayed reply's timer: when, which slot, which connection (its id, so
+/// a reused slot is never mistaken for the connection the timer was set for).
+pub type Timer = (Instant, usize, u64);
+
+/// Pops the timers due by `now` (they are in deadline order: every delay is
+/// the same length) and calls `each(slot, id)` for each.
+pub fn due_timers(timers: &mut VecDeque<Timer>, now: Instant, mut each: impl FnMut(usize, u64)) {
+    while let Some(&(at, slot, id)) = timers.front() {
+        if at > now {
+            return;
+        }
+        timers.pop_front();
+        each(slot, id);
+    }
+}
+
+/// How often an event loop looks for idle and lingering connections: a
+/// quarter of the idle timeout, between 10 ms and 1 s.
+pub fn sweep_every(idle: Option<Duration>) -> Duration {
+    idle.map_or(Duration::from_secs(1), |d| {
+        (d / 4).clamp(Duration::from_millis(10), Duration::from_secs(1))
+    })
+}
+
+/// The connections the sweep at `now` must close, and why.
+pub fn expired<'a>(
+    conns: impl Iterator<Item = (usize, &'a Core)>,
+    now: Instant,
+    idle: Option<Duration>,
+) -> Vec<(usize, &'static str)> {
+    conns
+        .filter_map(|(k, c)| c.expired(now, idle).map(|why| (k, why)))
+        .collect()
+}
+
 /// Where a connection is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
@@ -81,6 +116,9 @@ pub struct Core {
     delay: Duration,
     /// Bytes thrown away while lingering.
     discarded: usize,
+    /// Bytes taken out of `out` into a send the kernel has not completed
+    /// (completion-based I/O): still owed to the peer.
+    in_flight: usize,
     /// Last time bytes moved either way (the idle timeout).
     pub last_active: Instant,
     /// When the connection opened (the close log line's duration).
@@ -112,6 +150,7 @@ impl Core {
             paused: false,
             delay,
             discarded: 0,
+            in_flight: 0,
             last_active: now,
             opened: now,
             bytes_in: 0,
@@ -129,9 +168,9 @@ impl Core {
         self.phase
     }
 
-    /// Reply bytes waiting, sent or delayed.
+    /// Reply bytes owed to the peer: pending, in a send in flight, or delayed.
     pub fn backlog(&self) -> usize {
-        self.out.len() + self.delayed_bytes
+        self.out.len() + self.in_flight + self.delayed_bytes
     }
 
     /// Whether the loop should read from this peer now (to answer, or to
@@ -230,6 +269,25 @@ impl Core {
         self.last_active = now;
     }
 
+    /// Moves the next write's bytes out of `out` into `into`, for a send the
+    /// kernel completes later (the buffer stays untouched until then).
+    pub fn take_send(&mut self, into: &mut Vec<u8>) {
+        self.out.take_write(into);
+        self.in_flight += into.len();
+    }
+
+    /// `n` bytes of a taken send were written.
+    pub fn send_done(&mut self, n: usize, now: Instant) {
+        self.in_flight = self.in_flight.saturating_sub(n);
+        self.bytes_out += n as u64;
+        self.last_active = now;
+    }
+
+    /// A taken send will never complete (the connection broke).
+    pub fn send_lost(&mut self) {
+        self.in_flight = 0;
+    }
+
     /// Moves the delayed replies that are due into `out`; returns whether any were.
     pub fn release_due(&mut self, now: Instant) -> bool {
         let mut any = false;
@@ -249,7 +307,7 @@ impl Core {
         if self.phase == Phase::Broken {
             return Next::Close;
         }
-        if !self.out.is_empty() || !self.delayed.is_empty() {
+        if !self.out.is_empty() || self.in_flight > 0 || !self.delayed.is_empty() {
             return Next::Keep;
         }
         match self.phase {

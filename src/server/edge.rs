@@ -118,6 +118,19 @@ pub fn bind(opts: &ServerOptions) -> io::Result<Bound> {
     Ok(bound)
 }
 
+/// Checks that the kernel can run the chosen mode, before the ready line.
+///
+/// # Errors
+/// For `uring` where io_uring is refused: `io_uring is not available here (CAUSE): use --mode poll`.
+fn check_mode(cfg: &ServerConfig) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    if cfg.mode == super::Mode::Uring {
+        super::uring::check()?;
+    }
+    let _ = cfg;
+    Ok(())
+}
+
 /// Binds, announces `server ready on ADDR`, serves every connection with a
 /// session from `factory` until `shutdown`, cleans up and logs the summary.
 ///
@@ -138,6 +151,7 @@ pub fn serve_bound(
     factory: SessionFactory,
     shutdown: Shutdown,
 ) -> io::Result<Arc<Stats>> {
+    check_mode(&cfg)?;
     ready::announce(&bound.addr)?;
     tracing::info!(
         mode = cfg.mode.name(),

@@ -25,6 +25,8 @@ pub mod pool;
 pub mod sequential;
 pub mod thread;
 pub mod udp;
+#[cfg(target_os = "linux")]
+pub mod uring;
 
 use crate::conn::Listener;
 use crate::proto::SessionFactory;
@@ -74,11 +76,20 @@ pub enum Mode {
     Poll,
     /// One process per client.
     Fork,
+    /// Completion-based I/O on io_uring (Linux).
+    Uring,
 }
 
 impl Mode {
     /// Every mode, in the order of the lessons.
-    pub const ALL: [Mode; 5] = [Mode::Sequential, Mode::Thread, Mode::Pool, Mode::Poll, Mode::Fork];
+    pub const ALL: [Mode; 6] = [
+        Mode::Sequential,
+        Mode::Thread,
+        Mode::Pool,
+        Mode::Poll,
+        Mode::Fork,
+        Mode::Uring,
+    ];
 
     /// `--workers` when not given: the pool's four threads, one event loop.
     pub fn default_workers(self) -> usize {
@@ -91,7 +102,7 @@ impl Mode {
     /// Whether each worker has a listener of its own on the shared port
     /// (`SO_REUSEPORT`), rather than all sharing one.
     pub fn listener_per_worker(self) -> bool {
-        self == Mode::Poll
+        matches!(self, Mode::Poll | Mode::Uring)
     }
 
     /// The name used on the command line.
@@ -102,6 +113,7 @@ impl Mode {
             Mode::Pool => "pool",
             Mode::Poll => "poll",
             Mode::Fork => "fork",
+            Mode::Uring => "uring",
         }
     }
 }
@@ -227,6 +239,51 @@ fn wake_readers_on_shutdown(ctx: &Arc<Ctx>) -> io::Result<()> {
     Ok(())
 }
 
+/// Runs one event loop per worker (`--workers`), each on its own listener
+/// when the port is shared through `SO_REUSEPORT`, else on a clone of the
+/// first; this thread runs the first loop. A loop that fails stops them all.
+fn run_loops(
+    listeners: Vec<Listener>,
+    ctx: &Arc<Ctx>,
+    name: &str,
+    run_loop: fn(Listener, &Ctx) -> io::Result<()>,
+) -> io::Result<()> {
+    let workers = ctx.cfg.workers();
+    let mut mine = Vec::with_capacity(workers);
+    for n in 0..workers {
+        let l = listeners
+            .get(n)
+            .or(listeners.first())
+            .ok_or(io::ErrorKind::InvalidInput)?;
+        mine.push(l.try_clone()?);
+    }
+    drop(listeners);
+    let mut mine = mine.into_iter();
+    let first = mine.next().ok_or(io::ErrorKind::InvalidInput)?;
+    let mut handles = Vec::new();
+    for (n, listener) in mine.enumerate() {
+        let ctx = Arc::clone(ctx);
+        handles.push(
+            std::thread::Builder::new()
+                .name(format!("{name}-{}", n + 1))
+                .spawn(move || {
+                    if let Err(e) = run_loop(listener, &ctx) {
+                        tracing::error!(error = %e, "event loop stopped");
+                        ctx.shutdown.trigger();
+                    }
+                })?,
+        );
+    }
+    let result = run_loop(first, ctx);
+    if result.is_err() {
+        ctx.shutdown.trigger();
+    }
+    for h in handles {
+        let _ = h.join();
+    }
+    result
+}
+
 /// Serves on `listeners` in the configured mode until shutdown, then lets
 /// in-flight replies finish (at most [`GRACE`]) and returns the counters.
 ///
@@ -255,6 +312,15 @@ pub fn run(
         Mode::Pool => pool::run(&first, &ctx)?,
         Mode::Poll => poll::run(std::iter::once(first).chain(listeners).collect(), &ctx)?,
         Mode::Fork => fork::run(first, &ctx)?,
+        #[cfg(target_os = "linux")]
+        Mode::Uring => uring::run(std::iter::once(first).chain(listeners).collect(), &ctx)?,
+        #[cfg(not(target_os = "linux"))]
+        Mode::Uring => {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "io_uring is Linux only: use --mode poll",
+            ));
+        }
     }
     ctx.live.stop_reading_all();
     if !ctx.live.wait_empty(GRACE) {

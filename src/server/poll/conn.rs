@@ -4,14 +4,11 @@
 
 use crate::conn::EventStream;
 use crate::server::Ctx;
-use crate::server::core::{Core, Phase};
+use crate::server::core::{Core, Phase, Timer};
 use mio::{Interest, Registry, Token};
 use std::collections::VecDeque;
 use std::io;
 use std::time::Instant;
-
-/// A delayed reply's timer: when, which slab slot, which connection.
-pub(super) type Timer = (Instant, usize, u64);
 
 /// What a connection's I/O steps need from the loop around it.
 pub(super) struct Env<'a> {

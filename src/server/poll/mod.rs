@@ -23,11 +23,12 @@ mod conn;
 
 use super::accept::{AcceptError, PAUSE, classify};
 use super::core::{Core, Next, Phase};
+use super::core::{Timer, due_timers, expired, sweep_every};
 use super::{Ctx, LINGER, READ_BUF, peer_label};
 use crate::conn::{EventStream, Listener};
 use crate::proto::ConnInfo;
 use crate::shutdown::GRACE;
-use conn::{Conn, Env, Timer};
+use conn::{Conn, Env};
 use mio::net::{TcpListener, UnixListener};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
@@ -47,41 +48,9 @@ const SHUTDOWN: Token = Token(usize::MAX - 2);
 /// # Errors
 /// When a listener or the poller breaks.
 pub fn run(listeners: Vec<Listener>, ctx: &Arc<Ctx>) -> io::Result<()> {
-    let workers = ctx.cfg.workers();
-    let mut mine = Vec::with_capacity(workers);
-    for n in 0..workers {
-        let l = match listeners.get(n) {
-            Some(l) => l.try_clone()?,
-            None => listeners.first().ok_or(io::ErrorKind::InvalidInput)?.try_clone()?,
-        };
-        mine.push(l);
-    }
-    drop(listeners);
-    let mut handles = Vec::new();
-    let mut mine = mine.into_iter();
-    let first = mine.next().ok_or(io::ErrorKind::InvalidInput)?;
-    for (n, listener) in mine.enumerate() {
-        let ctx = Arc::clone(ctx);
-        handles.push(
-            std::thread::Builder::new()
-                .name(format!("poll-{}", n + 1))
-                .spawn(move || {
-                    let result = Worker::new(listener, &ctx).and_then(|mut w| w.run());
-                    if let Err(e) = &result {
-                        tracing::error!(error = %e, "event loop stopped");
-                        ctx.shutdown.trigger();
-                    }
-                })?,
-        );
-    }
-    let result = Worker::new(first, ctx).and_then(|mut w| w.run());
-    if result.is_err() {
-        ctx.shutdown.trigger();
-    }
-    for h in handles {
-        let _ = h.join();
-    }
-    result
+    super::run_loops(listeners, ctx, "poll", |listener, ctx| {
+        Worker::new(listener, ctx)?.run()
+    })
 }
 
 enum Lsn {
@@ -143,7 +112,7 @@ impl<'a> Worker<'a> {
             next_id: 0,
             accept_blocked: false,
             accept_resume: None,
-            next_sweep: Instant::now() + sweep_every(ctx),
+            next_sweep: Instant::now() + sweep_every(ctx.cfg.idle_timeout),
             stop_by: None,
         })
     }
@@ -347,11 +316,9 @@ impl<'a> Worker<'a> {
 
     /// Due delay timers, the idle and linger sweep, and the accept pause.
     fn on_time(&mut self, now: Instant) -> io::Result<()> {
-        while let Some(&(at, key, id)) = self.timers.front() {
-            if at > now {
-                break;
-            }
-            self.timers.pop_front();
+        let mut due = Vec::new();
+        due_timers(&mut self.timers, now, |key, id| due.push((key, id)));
+        for (key, id) in due {
             let Some(conn) = self.conns.get_mut(key).filter(|c| c.id == id) else {
                 continue;
             };
@@ -365,24 +332,12 @@ impl<'a> Worker<'a> {
             self.accept_all()?;
         }
         if now >= self.next_sweep {
-            self.next_sweep = now + sweep_every(self.ctx);
+            self.next_sweep = now + sweep_every(self.ctx.cfg.idle_timeout);
             let idle = self.ctx.cfg.idle_timeout;
-            let expired: Vec<(usize, &str)> = self
-                .conns
-                .iter()
-                .filter_map(|(k, c)| c.core.expired(now, idle).map(|why| (k, why)))
-                .collect();
-            for (key, why) in expired {
+            for (key, why) in expired(self.conns.iter().map(|(k, c)| (k, &c.core)), now, idle) {
                 self.close(key, why);
             }
         }
         Ok(())
     }
-}
-
-/// How often idle connections are looked for: a quarter of the idle timeout, at most 1 s.
-fn sweep_every(ctx: &Ctx) -> Duration {
-    ctx.cfg.idle_timeout.map_or(Duration::from_secs(1), |d| {
-        (d / 4).clamp(Duration::from_millis(10), Duration::from_secs(1))
-    })
 }
