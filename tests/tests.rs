@@ -12,3 +12,4 @@ mod rpc;
 mod tcp_client;
 mod tcp_server;
 mod udp;
+mod uring;

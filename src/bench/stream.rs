@@ -68,6 +68,11 @@ struct Worker<'a> {
     in_flight: usize,
     /// Connections that got at least one reply.
     served: usize,
+    /// Replies since the shared progress counter was last updated (a shared
+    /// atomic per reply would bounce its cache line between the threads).
+    unreported: u64,
+    /// The time of the events being handled (one clock read per wake-up).
+    now: Instant,
 }
 
 /// Runs one thread's share of the load.
@@ -88,6 +93,8 @@ pub(super) fn run(
         pacer: Pacer::new(rate, shared.started),
         in_flight: 0,
         served: 0,
+        unreported: 0,
+        now: Instant::now(),
     };
     let mut connect_error = None;
     for k in 0..count {
@@ -144,6 +151,9 @@ impl Worker<'_> {
         let mut events = Events::with_capacity(1024);
         loop {
             let now = Instant::now();
+            self.shared
+                .answered
+                .fetch_add(std::mem::take(&mut self.unreported), Ordering::Relaxed);
             intervals.tick(now, &mut self.interval, &mut self.tally);
             if self.shared.over(now) || (self.in_flight == 0 && self.idle.is_empty()) {
                 return Ok(());
@@ -156,7 +166,8 @@ impl Worker<'_> {
                 Ok(()) => {}
             }
             // A reply that lands after the end is not part of the run.
-            if self.shared.over(Instant::now()) {
+            self.now = Instant::now();
+            if self.shared.over(self.now) {
                 return Ok(());
             }
             for event in &events {
@@ -276,7 +287,7 @@ impl Worker<'_> {
                     if used < n {
                         return false; // more than the reply
                     }
-                    let now = Instant::now();
+                    let now = self.now;
                     c.busy = false;
                     c.answered += 1;
                     if c.answered == 1 {
@@ -284,7 +295,7 @@ impl Worker<'_> {
                     }
                     self.in_flight -= 1;
                     self.interval.latencies.record(now.duration_since(c.started));
-                    self.shared.answered.fetch_add(1, Ordering::Relaxed);
+                    self.unreported += 1;
                     if !keep_alive && !self.reconnect(k) {
                         return true;
                     }

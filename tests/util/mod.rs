@@ -49,6 +49,15 @@ impl Server {
         Server::spawn(netlab(&all), &format!("{args:?}"))
     }
 
+    /// Starts `netlab ARGS -p 0` with extra environment variables.
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["-p", "0"]);
+        let mut cmd = netlab(&all);
+        cmd.envs(env.iter().copied());
+        Server::spawn(cmd, &format!("{args:?} with {env:?}"))
+    }
+
     /// Starts `netlab ARGS -p 0` with at most `files` open descriptors.
     pub fn start_with_fd_limit(files: u32, args: &[&str]) -> Server {
         let mut cmd = Command::new("sh");

@@ -61,7 +61,7 @@ impl Worker<'_> {
 
     pub(super) fn on_recv(&mut self, t: Token, res: i32, more: bool, bid: Option<u16>) -> io::Result<()> {
         let Some(key) = self.conn_for(t) else { return Ok(()) };
-        let now = Instant::now();
+        let now = self.now;
         if !more {
             if let Some(c) = self.conns.get_mut(key) {
                 c.recv = Recv::Idle;
@@ -152,7 +152,7 @@ impl Worker<'_> {
         match usize::try_from(res) {
             Ok(n) if n > 0 => {
                 tracing::debug!(peer = %c.core.peer, bytes = n, "complete send");
-                c.core.send_done(n, Instant::now());
+                c.core.send_done(n, self.now);
                 self.ctx.stats.add_out(n);
                 c.send_off += n;
                 if c.send_off < c.send_buf.len() {
@@ -188,7 +188,7 @@ impl Worker<'_> {
     }
 
     fn settle(&mut self, key: usize) -> io::Result<()> {
-        let now = Instant::now();
+        let now = self.now;
         let Some(c) = self.conns.get_mut(key) else {
             return Ok(());
         };

@@ -87,6 +87,8 @@ pub(super) struct Worker<'a> {
     pub(super) next_sweep: Instant,
     pub(super) stop_by: Option<Instant>,
     pub(super) shutdown_polled: bool,
+    /// The time of the batch being handled (one clock read per batch).
+    pub(super) now: Instant,
 }
 
 impl Drop for Worker<'_> {
@@ -128,6 +130,7 @@ impl<'a> Worker<'a> {
             next_sweep: Instant::now() + sweep_every(ctx.cfg.idle_timeout),
             stop_by: None,
             shutdown_polled: false,
+            now: Instant::now(),
         })
     }
 
@@ -196,6 +199,7 @@ impl<'a> Worker<'a> {
             self.push_deferred();
             self.wait()?;
             self.reap();
+            self.now = Instant::now();
             let cqes = std::mem::take(&mut self.cqes);
             for cqe in &cqes {
                 self.complete(cqe)?;
@@ -203,9 +207,9 @@ impl<'a> Worker<'a> {
             self.cqes = cqes;
             self.bufs.publish();
             self.rearm_after_batch()?;
-            self.on_time(Instant::now())?;
+            self.on_time(self.now)?;
             if let Some(by) = self.stop_by
-                && (self.conns.is_empty() || Instant::now() >= by)
+                && (self.conns.is_empty() || self.now >= by)
             {
                 return self.finish();
             }
@@ -370,7 +374,7 @@ impl Worker<'_> {
         tracing::info!(peer = %label, "connection opened");
         self.next_generation = (self.next_generation + 1) & GENERATION_MASK;
         let generation = self.next_generation;
-        let (core, timer) = Core::start((self.ctx.factory)(&info), label, self.ctx.cfg.delay, Instant::now());
+        let (core, timer) = Core::start((self.ctx.factory)(&info), label, self.ctx.cfg.delay, self.now);
         let key = self.conns.insert(UConn {
             fd: sock.as_fd().as_raw_fd(),
             sock,
