@@ -13,15 +13,19 @@ the median of its rounds, so a noisy neighbour hurts every server alike.
 
 Usage: scripts/bench-syscalls.py [SECONDS] [CONNS ...]   (default 5, 100 1000)
        ROUNDS=N (default 3), WORKERS2=1 adds --workers 2 rows
+       PROTO=udp: netlab udp-server against tools/udp-echo (a minimal blocking
+       recv_from/send_to loop) instead, CONNS being concurrent clients (default 1 4)
 Needs: cargo, perf (Debian: linux-perf); builds netlab and tools/tokio-echo.
 """
 import json, os, resource, statistics, subprocess, sys, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 secs = float(sys.argv[1]) if len(sys.argv) > 1 else 5
-conn_counts = [int(c) for c in sys.argv[2:]] or [100, 1000]
+conn_counts = [int(c) for c in sys.argv[2:]] or ([1, 4] if os.environ.get("PROTO") == "udp" else [100, 1000])
 subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
-subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=os.path.join(ROOT, "tools/tokio-echo"), check=True)
+proto = os.environ.get("PROTO", "tcp")
+yard_dir = "tools/udp-echo" if proto == "udp" else "tools/tokio-echo"
+subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=os.path.join(ROOT, yard_dir), check=True)
 netlab = os.path.join(ROOT, "target/release/netlab")
 tokio = os.path.join(ROOT, "tools/tokio-echo/target/release/tokio-echo")
 tick = os.sysconf("SC_CLK_TCK")
@@ -31,6 +35,13 @@ SERVERS = [
     ("netlab --mode poll", [netlab, "tcp-server", "-q", "-p", "0", "--mode", "poll", "--handler", "echo"]),
     ("tokio echo (yardstick)", [tokio, "0"]),
 ]
+YARDSTICK = "tokio echo (yardstick)"
+if proto == "udp":
+    YARDSTICK = "blocking UDP echo (yardstick)"
+    SERVERS = [
+        ("netlab udp-server", [netlab, "udp-server", "-q", "-p", "0", "--reply", "echo"]),
+        (YARDSTICK, [os.path.join(ROOT, "tools/udp-echo/target/release/udp-echo"), "0"]),
+    ]
 if os.environ.get("WORKERS2"):
     SERVERS[2:2] = [
         ("netlab --mode uring --workers 2", [netlab, "tcp-server", "-q", "-p", "0", "--mode", "uring", "--workers", "2", "--handler", "echo"]),
@@ -53,7 +64,7 @@ def measure(cmd, conns):
     time.sleep(0.2)
     cpu0 = cpu_seconds(server.pid)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    out = subprocess.run([netlab, "bench", "-p", port, "--conns", str(conns), "--reply", "echo",
+    out = subprocess.run([netlab, "bench", "--proto", proto, "-p", port, "--conns", str(conns), "--reply", "echo",
                           "--duration", f"{secs}s", "--json"], capture_output=True, text=True)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu1 = cpu_seconds(server.pid)
@@ -84,10 +95,12 @@ for conns in conn_counts:
         med = [statistics.median(s[i] for s in samples[name]) for i in range(6)]
         rps, p99, sys_per, cpu_per, bench_per, errors = med
         rows[(name, conns)] = cpu_per
+        rows[(name, conns, "rps")] = rps
         flag = "" if errors == 0 else f" ({errors:.0f} errors)"
         print(f"| {name} | {conns} | {rps:.0f}{flag} | {p99 / 1000:.2f} ms | {sys_per:.2f} | {cpu_per:.2f} | {bench_per:.2f} |")
 print()
 for conns in conn_counts:
-    tokio_cpu = rows[("tokio echo (yardstick)", conns)]
+    yard = rows[(YARDSTICK, conns)]
     for name, _ in SERVERS[:-1]:
-        print(f"{name} at {conns} connections: {rows[(name, conns)] / tokio_cpu:.2f}x tokio's CPU per request")
+        print(f"{name} at {conns} connections: {rows[(name, conns)] / yard:.2f}x the yardstick's CPU per request,"
+              f" {rows[(name, conns, 'rps')] / rows[(YARDSTICK, conns, 'rps')]:.2f}x its requests/s")

@@ -150,6 +150,58 @@ pub fn listen_unix(path: &std::path::Path, backlog: i32) -> io::Result<std::os::
     Ok(socket.into())
 }
 
+/// The soft limit on open files, as last read or raised (0: not read yet).
+static NOFILE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// The open-file limits around a [`raise_fd_limit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FdLimit {
+    /// The soft limit before.
+    pub before: u64,
+    /// The soft limit now.
+    pub now: u64,
+    /// The hard limit (the most the soft one may be raised to).
+    pub hard: u64,
+}
+
+/// Raises the soft `RLIMIT_NOFILE` to the hard limit, as Go's runtime and
+/// many servers do: the soft default (often 1024) is a shell's comfort, not
+/// a server's ceiling, and every connection is a descriptor.
+///
+/// # Errors
+/// When the limits cannot be read; a refused raise keeps the old limit.
+pub fn raise_fd_limit() -> io::Result<FdLimit> {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).map_err(io::Error::from)?;
+    let now = if soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
+        hard
+    } else {
+        soft
+    };
+    NOFILE.store(
+        usize::try_from(now).unwrap_or(usize::MAX),
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    Ok(FdLimit {
+        before: soft,
+        now,
+        hard,
+    })
+}
+
+/// The soft limit on open files (read once, then remembered).
+pub fn fd_limit() -> usize {
+    use std::sync::atomic::Ordering::Relaxed;
+    let known = NOFILE.load(Relaxed);
+    if known != 0 {
+        return known;
+    }
+    let soft = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map_or(1024, |(soft, _)| usize::try_from(soft).unwrap_or(usize::MAX));
+    NOFILE.store(soft, Relaxed);
+    soft
+}
+
 /// Resolves `host` with `port` into every address the resolver returns, in order.
 ///
 /// # Errors

@@ -26,8 +26,9 @@ pub struct Shutdown {
 
 #[derive(Debug)]
 struct Inner {
-    /// Set once the shutdown is seen, so later checks cost no syscall.
-    flag: AtomicBool,
+    /// Set by the signal handlers and by [`Shutdown::trigger`], and once a
+    /// wait sees the pipe: later checks cost no system call.
+    flag: Arc<AtomicBool>,
     /// The read end: readable forever once shutdown started.
     rx: UnixStream,
     /// The write end, for [`Shutdown::trigger`].
@@ -55,7 +56,7 @@ impl Shutdown {
         tx.set_nonblocking(true)?;
         Ok(Shutdown {
             inner: Arc::new(Inner {
-                flag: AtomicBool::new(false),
+                flag: Arc::new(AtomicBool::new(false)),
                 rx,
                 tx,
             }),
@@ -78,6 +79,7 @@ impl Shutdown {
     /// When the handlers cannot be registered.
     pub fn on_signals(&self) -> io::Result<()> {
         for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            signal_hook::flag::register(sig, Arc::clone(&self.inner.flag))?;
             signal_hook::low_level::pipe::register(sig, self.inner.tx.try_clone()?)?;
         }
         Ok(())
@@ -96,6 +98,14 @@ impl Shutdown {
             return true;
         }
         matches!(self.wait_fds(None, Some(Duration::ZERO)), Ok(Wake::Shutdown))
+    }
+
+    /// Whether this process has seen the shutdown start, without a system
+    /// call: for hot loops that cannot afford a poll per iteration. (A
+    /// forked child learns of its parent's trigger only from the pipe: use
+    /// [`Shutdown::is_triggered`] there.)
+    pub fn flagged(&self) -> bool {
+        self.inner.flag.load(Ordering::Relaxed)
     }
 
     /// The pipe's read end, to register in an event loop.

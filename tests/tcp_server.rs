@@ -187,7 +187,8 @@ fn poll_mode_cap_defers_accepts() {
 /// Out of descriptors (EMFILE): the server pauses accepting instead of
 /// spinning or dying, and serves again once clients leave.
 fn running_out_of_descriptors_pauses_accepting(mode: &str) {
-    let server = Server::start_with_fd_limit(48, &["tcp-server", "--mode", mode]);
+    // A cap above the descriptors (poll and uring would otherwise cap below them).
+    let server = Server::start_with_fd_limit(48, &["tcp-server", "--mode", mode, "--max-conns", "1000"]);
     let crowd: Vec<TcpStream> = (0..80)
         .filter_map(|_| TcpStream::connect(server.socket_addr()).ok())
         .collect();
@@ -209,3 +210,110 @@ fn running_out_of_descriptors_pauses_accepting(mode: &str) {
 }
 
 every_mode!([thread, poll, uring] => running_out_of_descriptors_pauses_accepting);
+
+/// Open sockets of a process, from /proc.
+fn sockets(pid: i32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.flatten()
+                .filter(|e| std::fs::read_link(e.path()).is_ok_and(|l| l.to_string_lossy().starts_with("socket:")))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// The hard limit on open files of this test process.
+fn hard_fd_limit() -> u64 {
+    nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).map_or(0, |(_, hard)| hard)
+}
+
+/// Issue 16: the event loop holds thousands of idle clients out of the box.
+fn holds_3000_idle_connections_under_ulimit_4096(mode: &str) {
+    if hard_fd_limit() < 8192 {
+        eprintln!(
+            "skipped: the hard open-file limit here ({}) is too small for 3000 clients",
+            hard_fd_limit()
+        );
+        return;
+    }
+    let server = Server::start_with_fd_limit(4096, &["tcp-server", "--mode", mode, "-v"]);
+    let base = sockets(server.pid());
+    let mut holder = netlab(&[
+        "bench",
+        "-q",
+        "-p",
+        &server.port(),
+        "--conns",
+        "3000",
+        "--hold",
+        "--duration",
+        "60s",
+    ])
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .expect("bench --hold");
+    let started = Instant::now();
+    while sockets(server.pid()) < base + 3000 && started.elapsed() < Duration::from_secs(30) {
+        thread::sleep(Duration::from_millis(20));
+    }
+    let held = sockets(server.pid()) - base;
+    assert_same(b"CANARY", &exchange(&server, b"canary"), mode);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert!(held >= 3000, "{mode} held only {held} connections");
+    assert!(
+        !server.stderr_text().contains("connection cap"),
+        "{}",
+        server.stderr_text()
+    );
+}
+
+every_mode!([poll, uring] => holds_3000_idle_connections_under_ulimit_4096);
+
+#[test]
+fn the_default_cap_follows_the_fd_limit_in_poll_mode_only() {
+    for (mode, want) in [
+        ("poll", "max_conns=436"),
+        ("uring", "max_conns=436"),
+        ("thread", "max_conns=1024"),
+    ] {
+        let server = Server::start_with_fd_limit(500, &["tcp-server", "--mode", mode, "-v"]);
+        assert!(server.wait_for_stderr("serving on", Duration::from_secs(10)));
+        assert!(server.stderr_text().contains(want), "{mode}: {}", server.stderr_text());
+    }
+    let capped = Server::start_with_fd_limit(500, &["tcp-server", "--mode", "poll", "--max-conns", "7", "-v"]);
+    assert!(capped.wait_for_stderr("max_conns=7", Duration::from_secs(10)));
+}
+
+/// The cap is logged once when reached, not once per waiting client.
+#[test]
+fn reaching_the_cap_is_logged_once_per_episode() {
+    let server = start("poll", &["--max-conns", "2", "-v"]);
+    let held: Vec<TcpStream> = (0..2).map(|_| connect(&server)).collect();
+    assert!(server.wait_for_lines(2, Duration::from_secs(10), |l| l.contains("connection opened")));
+    // Five more clients arrive while the cap holds: each one wakes the loop.
+    let waiting: Vec<TcpStream> = (0..5)
+        .map(|i| {
+            let mut s = connect(&server);
+            s.write_all(format!("w{i}").as_bytes()).expect("send");
+            s.shutdown(Shutdown::Write).expect("half-close");
+            s
+        })
+        .collect();
+    assert!(server.wait_for_stderr("at the connection cap", Duration::from_secs(10)));
+    thread::sleep(Duration::from_millis(300)); // a window for more lines, which must not come
+    assert_eq!(
+        server.stderr_text().matches("at the connection cap").count(),
+        1,
+        "{}",
+        server.stderr_text()
+    );
+    drop(held);
+    for mut s in waiting {
+        let mut reply = String::new();
+        s.read_to_string(&mut reply).expect("served once the cap allows");
+        assert!(reply.starts_with('W'), "{reply:?}");
+    }
+    assert!(server.wait_for_stderr("below the connection cap", Duration::from_secs(10)));
+}

@@ -331,3 +331,57 @@ fn dual_stack_udp_server_answers_ipv6_and_ipv4() {
         assert_eq!(text(&out.stdout), "HI\n", "{host}");
     }
 }
+
+/// Issue 16: a flood of datagrams is answered at the system-call floor, a
+/// canary still gets through, and SIGTERM in the middle of the flood ends
+/// the server within a second.
+#[test]
+fn flooded_udp_server_answers_and_stops_promptly() {
+    let server = Server::start(&["udp-server"]);
+    let target = server.socket_addr();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flooders: Vec<_> = (0..2)
+        .map(|_| {
+            let stop = std::sync::Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
+                sock.set_nonblocking(true).expect("nonblocking");
+                let mut sent = 0u64;
+                let mut sink = [0u8; 128];
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    if sock.send_to(b"flood flood flood", target).is_ok() {
+                        sent += 1;
+                    }
+                    while sock.recv(&mut sink).is_ok() {}
+                }
+                sent
+            })
+        })
+        .collect();
+    let canary = netlab_out(&[
+        "udp-client",
+        "127.0.0.1",
+        "canary",
+        "-p",
+        &server.port(),
+        "--timeout",
+        "50ms",
+        "--max-wait",
+        "5s",
+    ]);
+    assert_eq!(code(&canary), 0, "{}", text(&canary.stderr));
+    assert_eq!(text(&canary.stdout), "CANARY\n");
+    let mut server = server;
+    server.signal(nix::sys::signal::Signal::SIGTERM);
+    let signalled = Instant::now();
+    let status = server.wait_exit(Duration::from_secs(10)).expect("exit");
+    let took = signalled.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let sent: u64 = flooders.into_iter().map(|f| f.join().expect("flooder")).sum();
+    assert!(sent > 1000, "no flood to speak of: {sent} datagrams");
+    assert!(status.success());
+    assert!(
+        took < Duration::from_secs(1),
+        "exit took {took:?} in the middle of a flood"
+    );
+}

@@ -84,37 +84,33 @@ fn tiny_rings_fill_up_and_every_byte_still_arrives() {
     assert!(!stderr.contains("panicked"));
 }
 
-/// A 4 MiB reply to a client that reads slowly: the kernel sends it in
+/// A 12 MiB reply (one framed block, so one send) to a client that reads
+/// slowly: more than the socket buffers hold, so the kernel sends it in
 /// pieces, and each short send is continued from where it stopped.
 #[test]
 fn a_big_reply_to_a_slow_reader_goes_out_in_short_sends() {
-    let server = Server::start(&["tcp-server", "--mode", "uring", "--handler", "echo", "-vv"]);
-    let request: Vec<u8> = (0..4u32 << 20).map(|i| (i % 251) as u8).collect();
+    let server = Server::start(&["framed", "server", "--mode", "uring", "-vv"]);
+    let payload: Vec<u8> = (0..12u32 << 20).map(|i| b'a' + (i % 26) as u8).collect();
     let mut s = connect(&server);
     let mut w = s.try_clone().expect("clone");
-    let req = request.clone();
-    let writer = thread::spawn(move || {
-        w.write_all(&req).expect("send");
-        w.shutdown(Shutdown::Write).expect("half-close");
-    });
+    let mut block = (payload.len() as u32).to_be_bytes().to_vec();
+    block.extend_from_slice(&payload);
+    let writer = thread::spawn(move || w.write_all(&block).expect("send"));
+    // Nobody reads until the whole request is in and the reply has met full buffers.
+    assert!(server.wait_for_stderr("submit send", Duration::from_secs(30)));
+    thread::sleep(Duration::from_millis(200));
     let mut reply = Vec::new();
-    let mut buf = [0u8; 16 * 1024];
-    loop {
+    let mut buf = vec![0u8; 64 * 1024];
+    while reply.len() < payload.len() + 4 {
         let n = s.read(&mut buf).expect("read");
-        if n == 0 {
-            break;
-        }
+        assert!(n > 0, "closed early");
         reply.extend_from_slice(&buf[..n]);
-        if reply.len() < 1 << 20 {
-            thread::sleep(Duration::from_millis(1)); // slow at first: the socket buffers fill
-        }
     }
     writer.join().expect("writer");
-    assert_same(&request, &reply, "4 MiB echo");
+    assert_same(&payload.to_ascii_uppercase(), &reply[4..], "12 MiB block");
     let (_, stderr) = server.terminate();
     // A completion that sent less than its submission is a short send.
-    let mut short = 0;
-    let mut asked = None;
+    let (mut short, mut asked) = (0, None);
     for line in stderr.lines() {
         let bytes = line
             .rsplit("bytes=")

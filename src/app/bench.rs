@@ -15,6 +15,8 @@ pub fn run(args: BenchArgs, quiet: bool) -> anyhow::Result<()> {
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stopper.flag())?;
     }
+    // Many connections need many descriptors.
+    let _ = netlab::net::raise_fd_limit();
     if args.compare_modes {
         return super::compare::run(&args, quiet, &stopper);
     }
@@ -64,6 +66,7 @@ pub fn config(args: &BenchArgs, target: Target) -> BenchConfig {
         rate: args.rate,
         interval: args.interval,
         udp_timeout: args.timeout,
+        hold: args.hold,
     }
 }
 

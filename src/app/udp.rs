@@ -32,6 +32,7 @@ pub fn server(args: UdpServerArgs) -> anyhow::Result<()> {
     };
     let shutdown = Shutdown::with_signals().context("cannot install signal handlers")?;
     let socket = net::bind_udp(args.listen.bind, args.listen.port)?;
+    netlab::server::edge::log_fd_limit();
     ready::announce(socket.local_addr()?)?;
     let stats = Stats::default();
     serve(&socket, &cfg, &shutdown, &stats)?;

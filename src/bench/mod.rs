@@ -103,6 +103,9 @@ pub struct BenchConfig {
     pub interval: Option<Duration>,
     /// UDP: how long a request waits for its reply before it counts as lost.
     pub udp_timeout: Duration,
+    /// One request per connection, then every connection held open, idle,
+    /// until the run ends (how many idle clients can a server hold?).
+    pub hold: bool,
 }
 
 /// What every worker thread shares.

@@ -155,7 +155,8 @@ impl Worker<'_> {
                 .answered
                 .fetch_add(std::mem::take(&mut self.unreported), Ordering::Relaxed);
             intervals.tick(now, &mut self.interval, &mut self.tally);
-            if self.shared.over(now) || (self.in_flight == 0 && self.idle.is_empty()) {
+            let nothing_left = self.in_flight == 0 && self.idle.is_empty() && !self.shared.cfg.hold;
+            if self.shared.over(now) || nothing_left {
                 return Ok(());
             }
             self.dispatch_due(now);
@@ -219,8 +220,9 @@ impl Worker<'_> {
     /// A connection is free: closed loop sends the next request at once,
     /// open loop waits for one to fall due.
     fn ready_for_next(&mut self, k: usize, now: Instant) {
-        if self.conns.get(k).is_none_or(Option::is_none) {
-            return;
+        let Some(Some(c)) = self.conns.get(k) else { return };
+        if self.shared.cfg.hold && c.answered > 0 {
+            return; // held: idle until the run ends
         }
         if self.pacer.is_some() {
             self.idle.push(k);

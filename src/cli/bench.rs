@@ -16,6 +16,7 @@ Examples:
   netlab bench --rate 5000 --interval 1s        # open loop: a stall shows as latency
   netlab bench --conns 1 --size 1073741824 --requests 1   # stream 1 GiB through one connection
   netlab bench --compare-modes --conns 8 --delay 100ms     # every tcp-server mode, one table
+  netlab bench --conns 10000 --hold --duration 10s         # hold 10,000 idle clients (C10k)
 Every reply is checked byte by byte; any wrong reply is an error and makes the exit code 1.
 Without --rate the load is closed-loop: each connection sends its next request when the
 reply arrives. With --rate R, R requests/s fall due in all and each latency counts from when
@@ -62,6 +63,9 @@ pub struct BenchArgs {
     /// UDP: a request unanswered this long counts as lost
     #[arg(long, value_name = "DUR", value_parser = duration, default_value = "1s")]
     pub timeout: Duration,
+    /// One request per connection, then hold them all open and idle until --duration ends (the C10k lesson)
+    #[arg(long, conflicts_with_all = ["rate", "requests"])]
+    pub hold: bool,
     /// Start this binary's server in every mode on a free port, run the same load on each, print one table
     #[arg(long, conflicts_with_all = ["host", "port", "unix"])]
     pub compare_modes: bool,

@@ -118,6 +118,15 @@ pub fn bind(opts: &ServerOptions) -> io::Result<Bound> {
     Ok(bound)
 }
 
+/// Raises the open-file limit to the hard limit and says so at `-v`.
+pub fn log_fd_limit() {
+    match net::raise_fd_limit() {
+        Ok(l) if l.now > l.before => tracing::info!(from = l.before, to = l.now, "raised the open-file limit"),
+        Ok(l) => tracing::info!(limit = l.now, hard = l.hard, "open-file limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot read the open-file limit"),
+    }
+}
+
 /// Checks that the kernel can run the chosen mode, before the ready line.
 ///
 /// # Errors
@@ -152,10 +161,12 @@ pub fn serve_bound(
     shutdown: Shutdown,
 ) -> io::Result<Arc<Stats>> {
     check_mode(&cfg)?;
+    log_fd_limit();
     ready::announce(&bound.addr)?;
     tracing::info!(
         mode = cfg.mode.name(),
         workers = cfg.workers(),
+        max_conns = cfg.max_conns(),
         "serving on {}",
         bound.addr
     );

@@ -66,12 +66,18 @@ impl Dispatch for Forker {
 
     fn before_accept(&mut self, ctx: &Arc<Ctx>) -> bool {
         self.reap(ctx);
-        while self.children.len() >= ctx.cfg.max_conns() {
+        let cap = ctx.cfg.max_conns();
+        if self.children.len() < cap {
+            return true;
+        }
+        super::log_cap(true, cap);
+        while self.children.len() >= cap {
             if ctx.shutdown.sleep(Duration::from_millis(20)) {
                 return false;
             }
             self.reap(ctx);
         }
+        super::log_cap(false, cap);
         true
     }
 

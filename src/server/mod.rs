@@ -51,11 +51,28 @@ pub const LINGER_BYTES: usize = 1 << 20;
 /// at most this much memory. (The blocking modes write each reply whole
 /// before reading again, which bounds them by the socket buffers.)
 pub const HIGH_WATER: usize = 1 << 20;
-/// Most clients served at once by default (thread, poll and fork modes):
-/// what a thread per client can afford on a small machine.
+/// Most clients served at once by default in the thread and fork modes:
+/// what a thread (or a process) per client can afford on a small machine.
 pub const DEFAULT_MAX_CONNS: usize = 1024;
+/// The event-driven modes (poll, uring) serve as many clients as there are
+/// file descriptors, less this many kept for listeners, the shutdown pipe,
+/// the poller or ring, logging and standard I/O.
+pub const FD_RESERVE: usize = 64;
 /// A client silent this long is closed, by default.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Says, once per episode, that the connection cap was reached (and, at
+/// `-v`, when it is left), instead of a line per client turned away.
+pub fn log_cap(reached: bool, cap: usize) {
+    if reached {
+        tracing::warn!(
+            max_conns = cap,
+            "at the connection cap: new clients wait in the listen backlog"
+        );
+    } else {
+        tracing::info!(max_conns = cap, "below the connection cap again: accepting");
+    }
+}
 
 /// How a peer appears in every log line: `127.0.0.1:5000`, `[::1]:5000`, or
 /// `unix` for a Unix socket peer (which has no address).
@@ -126,8 +143,8 @@ pub struct ServerConfig {
     pub mode: Mode,
     /// Pool threads, or event loops; `None`: [`Mode::default_workers`].
     pub workers: Option<usize>,
-    /// Most clients served at once (thread, poll and fork modes); the rest
-    /// wait in the backlog. `None`: [`DEFAULT_MAX_CONNS`].
+    /// Most clients served at once (thread, poll, fork and uring modes);
+    /// the rest wait in the backlog. `None`: [`ServerConfig::max_conns`] says.
     pub max_conns: Option<usize>,
     /// Wait this long before each reply.
     pub delay: Duration,
@@ -159,9 +176,16 @@ impl ServerConfig {
         self.workers.unwrap_or_else(|| self.mode.default_workers()).max(1)
     }
 
-    /// The cap on live connections, at least one.
+    /// The cap on live connections, at least one: `--max-conns`, or by
+    /// default [`DEFAULT_MAX_CONNS`] for the thread and fork modes and the
+    /// file-descriptor limit less [`FD_RESERVE`] for poll and uring (an
+    /// event loop's client costs a descriptor and a few hundred bytes).
     pub fn max_conns(&self) -> usize {
-        self.max_conns.unwrap_or(DEFAULT_MAX_CONNS).max(1)
+        let default = match self.mode {
+            Mode::Poll | Mode::Uring => crate::net::fd_limit().saturating_sub(FD_RESERVE),
+            _ => DEFAULT_MAX_CONNS,
+        };
+        self.max_conns.unwrap_or(default).max(1)
     }
 }
 

@@ -21,7 +21,16 @@ struct Spawn;
 
 impl Dispatch for Spawn {
     fn before_accept(&mut self, ctx: &Arc<Ctx>) -> bool {
-        ctx.live.wait_below(ctx.cfg.max_conns(), &ctx.shutdown)
+        let cap = ctx.cfg.max_conns();
+        if ctx.live.len() < cap {
+            return true;
+        }
+        super::log_cap(true, cap);
+        let go_on = ctx.live.wait_below(cap, &ctx.shutdown);
+        if go_on {
+            super::log_cap(false, cap);
+        }
+        go_on
     }
 
     fn dispatch(&mut self, ctx: &Arc<Ctx>, conn: Stream, info: ConnInfo) -> Option<(Stream, ConnInfo)> {

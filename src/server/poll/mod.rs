@@ -174,6 +174,9 @@ impl<'a> Worker<'a> {
     fn accept_all(&mut self) -> io::Result<()> {
         while self.stop_by.is_none() && self.accept_resume.is_none() {
             if self.conns.len() >= self.ctx.cfg.max_conns() {
+                if !self.accept_blocked {
+                    super::log_cap(true, self.ctx.cfg.max_conns());
+                }
                 self.accept_blocked = true;
                 return Ok(());
             }
@@ -293,6 +296,7 @@ impl<'a> Worker<'a> {
         self.ctx.finish_connection();
         if self.accept_blocked {
             self.accept_blocked = false;
+            super::log_cap(false, self.ctx.cfg.max_conns());
             if let Err(e) = self.accept_all() {
                 tracing::error!(error = %e, "accept failed");
                 self.ctx.shutdown.trigger();

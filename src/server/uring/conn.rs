@@ -260,6 +260,7 @@ impl Worker<'_> {
         self.ctx.finish_connection();
         if self.accept_blocked && self.conns.len() < self.ctx.cfg.max_conns() {
             self.accept_blocked = false;
+            crate::server::log_cap(false, self.ctx.cfg.max_conns());
             if let Err(e) = self.arm_accept() {
                 tracing::error!(error = %e, "cannot accept again");
                 self.ctx.shutdown.trigger();

@@ -358,6 +358,7 @@ impl Worker<'_> {
         }
         self.open(sock, peer)?;
         if self.conns.len() >= self.ctx.cfg.max_conns() {
+            crate::server::log_cap(true, self.ctx.cfg.max_conns());
             self.accept_blocked = true;
             self.cancel_accept()?;
         }
