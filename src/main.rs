@@ -11,6 +11,11 @@ use netlab::logging::{self, Verbosity};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    if std::env::args_os().len() == 1 {
+        // `netlab` alone: where to start, not every flag.
+        println!("{}", cli::OVERVIEW);
+        return ExitCode::SUCCESS;
+    }
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => return usage(&err),

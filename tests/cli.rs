@@ -104,3 +104,55 @@ fn closed_stdout_exits_quietly() {
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
     assert_eq!(text(&out.stderr), "");
 }
+
+#[test]
+fn netlab_alone_shows_where_to_start() {
+    let out = netlab_out(&[]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let overview = text(&out.stdout);
+    assert!(overview.lines().count() < 15, "a short overview: {overview}");
+    let tries = overview.lines().filter(|l| l.starts_with("  netlab ")).count();
+    assert_eq!(tries, 3, "three commands to try first: {overview}");
+    let version = netlab_out(&["--version"]);
+    assert!(text(&version.stdout).starts_with(&format!("netlab {}", env!("CARGO_PKG_VERSION"))));
+    assert!(text(&version.stdout).contains("netlab tcp-client 127.0.0.1 hello"));
+}
+
+#[test]
+fn completions_for_every_shell() {
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let out = netlab_out(&["completions", shell]);
+        assert_eq!(code(&out), 0, "{shell}: {}", text(&out.stderr));
+        let script = text(&out.stdout);
+        assert!(script.contains("tcp-server") && script.contains("max-frame"), "{shell}");
+    }
+    assert_eq!(code(&netlab_out(&["completions", "tcsh"])), 2);
+}
+
+/// Every command's help has examples, and every server command shows the
+/// shared server flags' examples too.
+#[test]
+fn every_help_has_examples() {
+    let commands: &[&[&str]] = &[
+        &["tcp-server"],
+        &["tcp-client"],
+        &["framed", "server"],
+        &["framed", "client"],
+        &["rpc", "server"],
+        &["rpc", "call"],
+        &["udp-server"],
+        &["udp-client"],
+        &["bench"],
+        &["resolve"],
+        &["byteorder"],
+        &["completions"],
+    ];
+    for cmd in commands {
+        let mut args = cmd.to_vec();
+        args.push("--help");
+        let help = text(&netlab_out(&args).stdout);
+        assert!(help.contains("Examples:"), "{cmd:?} has no examples");
+        let server = cmd.last() == Some(&"server") || cmd == &["tcp-server"];
+        assert_eq!(help.contains("Server options (tcp-server"), server, "{cmd:?}");
+    }
+}

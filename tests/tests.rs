@@ -7,6 +7,7 @@ mod bench;
 mod cli;
 mod conformance;
 mod framed;
+mod hostile;
 mod modes;
 mod rpc;
 mod tcp_client;

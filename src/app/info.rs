@@ -1,7 +1,7 @@
 //! `resolve` and `byteorder`: lookups and conversions that print and exit.
 
 use super::Out;
-use crate::cli::{ByteorderArgs, FamilyArg, ResolveArgs};
+use crate::cli::{ByteorderArgs, Cli, CompletionsArgs, FamilyArg, ResolveArgs, ShellArg};
 use anyhow::Context;
 use netlab::byteorder;
 use netlab::exit::UsageError;
@@ -61,5 +61,24 @@ pub fn byteorder(args: ByteorderArgs) -> anyhow::Result<()> {
     out.line(format!("little-endian  {}", byteorder::hex(&p.little)).as_bytes())?;
     out.line(format!("big-endian     {}", byteorder::hex(&p.big)).as_bytes())?;
     out.line(format!("network        {}", byteorder::hex(&p.network)).as_bytes())?;
+    Ok(())
+}
+
+pub fn completions(args: CompletionsArgs) -> anyhow::Result<()> {
+    use clap::CommandFactory;
+    use clap_complete::Shell;
+    let shell = match args.shell {
+        ShellArg::Bash => Shell::Bash,
+        ShellArg::Zsh => Shell::Zsh,
+        ShellArg::Fish => Shell::Fish,
+        ShellArg::Powershell => Shell::PowerShell,
+    };
+    // Generated into memory first: the generator gives up loudly on a
+    // write error, and a closed stdout must end quietly instead.
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "netlab", &mut script);
+    let mut out = super::RawOut::new();
+    std::io::Write::write_all(&mut out, &script)?;
+    std::io::Write::flush(&mut out)?;
     Ok(())
 }

@@ -34,6 +34,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) => bench::run(args, quiet),
         Command::Resolve(args) => info::resolve(args),
         Command::Byteorder(args) => info::byteorder(args),
+        Command::Completions(args) => info::completions(args),
     }
 }
 

@@ -1,6 +1,6 @@
 //! `framed server` and `framed client`: length-prefixed blocks.
 
-use super::{ServerArgs, bytes, duration};
+use super::{ServerArgs, bytes, duration, with_server_flags};
 use clap::{Args, Subcommand};
 use netlab::DEFAULT_PORT;
 use netlab::proto::frame::DEFAULT_MAX_FRAME;
@@ -11,7 +11,7 @@ use std::time::Duration;
 #[derive(Debug, Subcommand)]
 pub enum FramedCommand {
     /// Answers each block with one block of its payload uppercased, in any --mode
-    #[command(after_help = FRAMED_SERVER_EXAMPLES)]
+    #[command(after_help = with_server_flags(FRAMED_SERVER_EXAMPLES))]
     Server(FramedServerArgs),
     /// Sends each MESSAGE (or each stdin line, or --file) as one block and prints each reply
     #[command(after_help = FRAMED_CLIENT_EXAMPLES)]
@@ -31,8 +31,6 @@ A larger announced length closes that connection (one log line) and allocates no
 /// `framed server` flags.
 #[derive(Debug, Args)]
 pub struct FramedServerArgs {
-    #[command(flatten)]
-    pub server: ServerArgs,
     /// Largest block payload accepted, in bytes (16MiB, 64KiB, or a number); a larger claim closes that connection
     #[arg(long, value_name = "BYTES", value_parser = bytes, default_value_t = DEFAULT_MAX_FRAME)]
     pub max_frame: usize,
@@ -45,6 +43,8 @@ pub struct FramedServerArgs {
     /// Set TCP_NODELAY (Nagle's algorithm off), so --split-writes costs nothing
     #[arg(long)]
     pub nodelay: bool,
+    #[command(flatten)]
+    pub server: ServerArgs,
 }
 
 pub const FRAMED_CLIENT_EXAMPLES: &str = "\

@@ -60,7 +60,7 @@ fn positive(text: &str) -> Result<u64, String> {
 
 /// Socket demo servers and clients: the classic network programming lessons, done right.
 #[derive(Debug, Parser)]
-#[command(name = "netlab", version, propagate_version = true, after_help = TOP_EXAMPLES)]
+#[command(name = "netlab", version, long_version = LONG_VERSION, propagate_version = true, after_help = TOP_EXAMPLES)]
 pub struct Cli {
     /// More detail on stderr: -v one line per connection or datagram, -vv every socket call
     #[arg(short, long, action = ArgAction::Count, global = true)]
@@ -73,24 +73,46 @@ pub struct Cli {
     pub command: Command,
 }
 
+const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    "\nTry: netlab tcp-server --mode pool, then in another terminal: netlab tcp-client 127.0.0.1 hello"
+);
+
 const TOP_EXAMPLES: &str = "\
 Examples:
   netlab tcp-server --mode pool          # uppercase echo on TCP 127.0.0.1:1234, 4 worker threads
   netlab tcp-client 127.0.0.1 hello      # prints HELLO
+  netlab framed server                   # length-prefixed blocks; netlab framed client 127.0.0.1 hi
+  netlab rpc server                      # XML-RPC on 127.0.0.1:7001; netlab rpc call http://127.0.0.1:7001 upper hi
   netlab udp-server                      # uppercase echo on UDP 127.0.0.1:1234
   netlab udp-client 127.0.0.1 hello      # prints HELLO
+  netlab bench --compare-modes           # every server design under the same load, one table
   netlab resolve localhost               # every getaddrinfo result
   netlab byteorder 1234                  # d2 04 00 00 / 00 00 04 d2
+  netlab completions bash                # shell completions (bash, zsh, fish, powershell)
 
 Every server prints `server ready on ADDR` on stdout once it listens; logs go to stderr.
 RUST_LOG overrides -v/-q. Exit codes: 0 ok, 1 runtime error, 2 usage, 68 unknown host,
 69 server unreachable.";
 
+/// What `netlab` alone prints: where to start.
+pub const OVERVIEW: &str = "\
+netlab: socket demo servers and clients, the classic network programming lessons done right.
+
+Try these first (the server in one terminal, the client in another):
+  netlab tcp-server --mode pool      then  netlab tcp-client 127.0.0.1 hello
+  netlab udp-server --drop 0.5       then  seq 5 | netlab udp-client -v
+  netlab bench --compare-modes --conns 8 --delay 100ms
+
+Commands: tcp-server, tcp-client, framed server|client, rpc server|call, udp-server,
+udp-client, bench, resolve, byteorder, completions.
+`netlab --help` lists them; `netlab COMMAND --help` shows every flag with examples.";
+
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// TCP server in one of five designs: sequential, thread, pool, poll, fork
-    #[command(after_help = TCP_SERVER_EXAMPLES)]
+    /// TCP server in one of six designs: sequential, thread, pool, poll, fork, uring
+    #[command(after_help = with_server_flags(TCP_SERVER_EXAMPLES))]
     TcpServer(TcpServerArgs),
     /// TCP client: sends MESSAGE and half-closes, or streams stdin both ways like nc
     #[command(after_help = TCP_CLIENT_EXAMPLES)]
@@ -116,6 +138,9 @@ pub enum Command {
     /// Shows a 32-bit integer in little-endian, big-endian and network byte order
     #[command(after_help = BYTEORDER_EXAMPLES)]
     Byteorder(ByteorderArgs),
+    /// Prints shell completions for bash, zsh, fish or powershell
+    #[command(after_help = COMPLETIONS_EXAMPLES)]
+    Completions(CompletionsArgs),
 }
 
 /// Where a server listens.
@@ -137,6 +162,47 @@ mod tests {
     #[test]
     fn cli_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    /// Every man page, rendered from the clap definition: `netlab.1` and one
+    /// page per command (`netlab-tcp-server.1`, `netlab-framed-server.1`...).
+    fn man_pages() -> Vec<(String, Vec<u8>)> {
+        fn walk(cmd: &clap::Command, title: &str, pages: &mut Vec<(String, Vec<u8>)>) {
+            let mut page = Vec::new();
+            let man = clap_mangen::Man::new(cmd.clone()).title(title.to_string());
+            if man.render(&mut page).is_ok() {
+                pages.push((format!("{title}.1"), page));
+            }
+            for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+                walk(sub, &format!("{title}-{}", sub.get_name()), pages);
+            }
+        }
+        let mut cmd = Cli::command();
+        cmd.build();
+        let mut pages = Vec::new();
+        walk(&cmd, "netlab", &mut pages);
+        pages
+    }
+
+    /// The committed man pages match the CLI; `scripts/gen-man.sh` rewrites them.
+    #[test]
+    fn man_pages_match_the_cli() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("man");
+        let pages = man_pages();
+        if std::env::var_os("NETLAB_WRITE_MAN").is_some() {
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).expect("man/");
+            for (name, page) in &pages {
+                std::fs::write(dir.join(name), page).expect("write a man page");
+            }
+            return;
+        }
+        for (name, page) in &pages {
+            let committed = std::fs::read(dir.join(name)).unwrap_or_default();
+            assert!(committed == *page, "man/{name} is out of date: run scripts/gen-man.sh");
+        }
+        let on_disk = std::fs::read_dir(&dir).map(|d| d.count()).unwrap_or(0);
+        assert_eq!(on_disk, pages.len(), "man/ has pages for commands that no longer exist");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! `rpc server` and `rpc call`: XML-RPC over HTTP/1.1.
 
-use super::{ServerArgs, bytes, duration};
+use super::{ServerArgs, bytes, duration, with_server_flags};
 use clap::{Args, Subcommand};
 use netlab::rpc::DEFAULT_MAX_BODY;
 use std::time::Duration;
@@ -9,7 +9,7 @@ use std::time::Duration;
 #[derive(Debug, Subcommand)]
 pub enum RpcCommand {
     /// XML-RPC server (keep-alive HTTP/1.1) with addtogether, quadratic, upper and system.*
-    #[command(after_help = RPC_SERVER_EXAMPLES)]
+    #[command(after_help = with_server_flags(RPC_SERVER_EXAMPLES))]
     Server(RpcServerArgs),
     /// Calls METHOD at URL with JSON-typed ARGs and prints the result as JSON
     #[command(after_help = RPC_CALL_EXAMPLES)]
@@ -31,11 +31,11 @@ ever expanded); paths other than / and /RPC2 are 404, methods other than POST 40
 #[derive(Debug, Args)]
 #[command(mut_arg("port", |a| a.default_value("7001")))]
 pub struct RpcServerArgs {
-    #[command(flatten)]
-    pub server: ServerArgs,
     /// Largest request body in bytes (after gzip too); a larger one is refused with HTTP 413
     #[arg(long, value_name = "BYTES", value_parser = bytes, default_value_t = DEFAULT_MAX_BODY)]
     pub max_body: usize,
+    #[command(flatten)]
+    pub server: ServerArgs,
 }
 
 pub const RPC_CALL_EXAMPLES: &str = "\

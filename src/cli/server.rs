@@ -20,15 +20,31 @@ A client that stops reading is not read from either: nothing is buffered without
 /// `tcp-server` flags.
 #[derive(Debug, Args)]
 pub struct TcpServerArgs {
-    #[command(flatten)]
-    pub server: ServerArgs,
     /// What each connection gets
     #[arg(long, value_enum, default_value_t = HandlerArg::Upper)]
     pub handler: HandlerArg,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+/// Examples of the flags every stream server shares, shown under each one's own.
+const SERVER_FLAGS: &str = "\
+Server options (tcp-server, framed server, rpc server):
+  --bind 0.0.0.0 -p 8080           # accept other machines on port 8080 (-p 0: any free port)
+  --mode poll --workers 2          # two event loops sharing the port (SO_REUSEPORT)
+  --max-conns 100 --backlog 128    # at most 100 clients at once, 128 more queued by the kernel
+  --delay 300ms --idle-timeout 30s # slow replies; close clients silent for 30 s
+  --unix /tmp/netlab.sock          # a Unix stream socket instead of TCP
+  --exit-after 1 --no-reuseaddr    # stop after one client; show TIME_WAIT at the restart";
+
+/// A server command's examples followed by the shared server flags' examples.
+pub fn with_server_flags(examples: &str) -> String {
+    format!("{examples}\n\n{SERVER_FLAGS}")
 }
 
 /// The flags every stream server shares (`tcp-server`, `framed server`, `rpc server`).
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Server options")]
 pub struct ServerArgs {
     #[command(flatten)]
     pub listen: Listen,
@@ -38,7 +54,7 @@ pub struct ServerArgs {
     /// Pool threads (default 4), or poll event loops / uring rings (default 1), e.g. 8
     #[arg(long, value_name = "N", value_parser = positive)]
     pub workers: Option<u64>,
-    /// Most clients served at once (thread, poll, fork; default 1024); the rest wait in the backlog
+    /// Most clients served at once (default 1024 for thread and fork, the open-file limit for poll and uring); the rest wait in the backlog
     #[arg(long, value_name = "N", value_parser = positive)]
     pub max_conns: Option<u64>,
     /// Wait this long before each reply, e.g. 300ms (the slow-server lesson)

@@ -55,3 +55,31 @@ pub struct ByteorderArgs {
     #[arg(long, value_name = "HEX", conflicts_with = "value")]
     pub unpack: Option<String>,
 }
+
+pub const COMPLETIONS_EXAMPLES: &str = "\
+Examples:
+  netlab completions bash > ~/.local/share/bash-completion/completions/netlab
+  netlab completions zsh > \"${fpath[1]}/_netlab\"
+  netlab completions fish > ~/.config/fish/completions/netlab.fish
+  netlab completions powershell >> $PROFILE";
+
+/// `completions` flags.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell
+    #[arg(value_enum)]
+    pub shell: ShellArg,
+}
+
+/// `completions` values.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ShellArg {
+    /// Bash
+    Bash,
+    /// Zsh
+    Zsh,
+    /// Fish
+    Fish,
+    /// PowerShell
+    Powershell,
+}
