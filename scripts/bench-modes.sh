@@ -4,6 +4,7 @@
 # (tools/tokio-echo) measured the same way, plus 1 GiB streamed through one
 # connection with `upper` and with `echo`. Prints markdown tables.
 # Usage: scripts/bench-modes.sh [SECONDS_PER_CELL]   (default 3)
+#        BASE=path/to/an/older/netlab adds its thread and poll rows, measured in the same run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-3}
@@ -48,9 +49,14 @@ row "pool (4 workers)" upper 1 -- "$bin" tcp-server -q -p 0 --mode pool
 row "thread" upper 1 10 100 1000 -- "$bin" tcp-server -q -p 0 --mode thread
 row "fork" upper 1 10 100 1000 -- "$bin" tcp-server -q -p 0 --mode fork
 row "poll" upper 1 10 100 1000 -- "$bin" tcp-server -q -p 0 --mode poll
+row "uring" upper 1 10 100 1000 -- "$bin" tcp-server -q -p 0 --mode uring
 row "poll --workers 2" upper 1 10 100 1000 -- "$bin" tcp-server -q -p 0 --mode poll --workers 2
 row "poll --handler echo" echo 1 10 100 1000 -- "$bin" tcp-server -q -p 0 --mode poll --handler echo
 row "tokio echo (reference)" echo 1 10 100 1000 -- "$tokio_bin" 0
+if [ -n "${BASE:-}" ]; then
+  row "thread (before)" upper 1 10 100 1000 -- "$BASE" tcp-server -q -p 0 --mode thread
+  row "poll (before)" upper 1 10 100 1000 -- "$BASE" tcp-server -q -p 0 --mode poll
+fi
 
 echo
 echo "1 GiB through one connection (MB/s, best of 3)"

@@ -217,6 +217,8 @@ struct WorkerResult {
     connected: usize,
     /// UDP: an ICMP port-unreachable came back (nobody listens there).
     refused: bool,
+    /// When the thread had opened all of its connections.
+    set_up: Instant,
 }
 
 /// One interval's figures from one worker.
@@ -262,6 +264,7 @@ pub fn run(
     watch(&shared, threads, &snap_rx, &mut on_progress, &mut on_interval);
     let mut total = Tally::default();
     let (mut served, mut connected, mut first_error, mut refused) = (0, 0, None, false);
+    let mut set_up = shared.started;
     for h in handles {
         let r = h.join().map_err(|_| io::Error::other("a bench thread failed"))??;
         total.add(&r.tally);
@@ -269,11 +272,14 @@ pub fn run(
         connected += r.connected;
         first_error = first_error.or(r.connect_error);
         refused |= r.refused;
+        set_up = set_up.max(r.set_up);
     }
     if connected == 0 || (refused && total.latencies.count() == 0) {
         return Err(first_error.unwrap_or_else(|| NetError::Refused.into()));
     }
-    Ok(summarise(cfg, threads, served, &total, shared.started.elapsed()))
+    let mut summary = summarise(cfg, threads, served, &total, shared.started.elapsed());
+    summary.setup_ms = set_up.duration_since(shared.started).as_secs_f64() * 1e3;
+    Ok(summary)
 }
 
 /// The summary of a run that has not started: what the report header shows.
@@ -357,6 +363,7 @@ fn summarise(cfg: &BenchConfig, threads: usize, served: usize, total: &Tally, el
         p99_us: 0,
         p999_us: 0,
         max_us: 0,
+        setup_ms: 0.0,
     };
     s.fill(total, elapsed);
     if cfg.proto == Proto::Udp {

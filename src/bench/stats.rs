@@ -117,6 +117,8 @@ pub struct Summary {
     pub p999_us: u64,
     /// Slowest request, µs.
     pub max_us: u64,
+    /// Milliseconds until every connection was open.
+    pub setup_ms: f64,
 }
 
 /// Counts for one run or one interval, before they are turned into rates.
@@ -215,8 +217,8 @@ impl Summary {
         );
         let _ = writeln!(
             s,
-            "  Requests      {} in {:.2}s ({} of {} connections served)",
-            self.requests, self.duration_s, self.conns_served, self.conns
+            "  Requests      {} in {:.2}s ({} of {} connections served, all open after {:.0} ms)",
+            self.requests, self.duration_s, self.conns_served, self.conns, self.setup_ms
         );
         let _ = writeln!(s, "  Requests/sec  {:.2}", self.rps);
         let _ = writeln!(s, "  Transfer/sec  {}", human_rate(self.mbps * 1e6));
@@ -308,6 +310,7 @@ mod tests {
             p99_us: 0,
             p999_us: 0,
             max_us: 0,
+            setup_ms: 0.0,
         };
         s.fill(&tally, Duration::from_secs(1));
         assert_eq!((s.requests, s.errors, s.p50_us, s.max_us), (3, 1, 200, 300));

@@ -108,6 +108,7 @@ pub(super) fn run(
         }
     }
     let connected = w.conns.iter().flatten().count();
+    let set_up = Instant::now();
     if connected > 0 {
         w.run(tx)?;
     }
@@ -118,6 +119,7 @@ pub(super) fn run(
         connect_error,
         connected,
         refused: false,
+        set_up,
     })
 }
 

@@ -123,6 +123,7 @@ pub(super) fn run(
             answered: 0,
         }));
     }
+    let set_up = Instant::now();
     if w.socks.iter().flatten().next().is_some() {
         w.run(&mut poll, tx)?;
     }
@@ -133,6 +134,7 @@ pub(super) fn run(
         connect_error: connect_error.or_else(|| w.refused.then(|| NetError::Refused.into())),
         connected: w.socks.iter().flatten().count(),
         refused: w.refused,
+        set_up,
     })
 }
 
