@@ -18,7 +18,8 @@ fn every_proto_against_its_server() {
     let tcp = Server::start(&["tcp-server", "--mode", "poll"]);
     let framed = Server::start(&["framed", "server", "--mode", "poll"]);
     let udp = Server::start(&["udp-server"]);
-    for (proto, server) in [("tcp", &tcp), ("framed", &framed), ("udp", &udp)] {
+    let rpc = Server::start(&["rpc", "server", "--mode", "poll"]);
+    for (proto, server) in [("tcp", &tcp), ("framed", &framed), ("udp", &udp), ("rpc", &rpc)] {
         for conns in ["1", "50"] {
             let (status, v, stderr) = bench_json(&[
                 "--proto",
@@ -173,7 +174,7 @@ fn refused_and_unknown_exit_69_and_68() {
     let gone = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = gone.local_addr().expect("addr").port().to_string();
     drop(gone);
-    for proto in ["tcp", "framed", "udp"] {
+    for proto in ["tcp", "framed", "udp", "rpc"] {
         let out = netlab_out(&["bench", "--proto", proto, "-p", &port, "--requests", "3"]);
         assert_eq!(code(&out), 69, "{proto}: {}", text(&out.stderr));
         assert!(text(&out.stdout).is_empty(), "{proto}: {}", text(&out.stdout));
@@ -212,5 +213,29 @@ fn intervals_and_the_text_report() {
         objects
             .last()
             .is_some_and(|o| o["rps"].is_number() && o.get("p999_us").is_some())
+    );
+}
+
+/// Python's own XML-RPC server closes after every call: bench reconnects.
+const PY_RPC: &str = r#"
+import functools, operator
+from xmlrpc.server import SimpleXMLRPCServer
+def addtogether(*things):
+    return functools.reduce(operator.add, things)
+server = SimpleXMLRPCServer(('127.0.0.1', 0), logRequests=False)
+server.register_function(addtogether)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"#;
+
+#[test]
+fn rpc_bench_reconnects_when_the_server_closes() {
+    let py = PyServer::start(PY_RPC, &[]);
+    let (status, v, stderr) = bench_json(&["--proto", "rpc", "-p", &py.port, "--conns", "2", "--requests", "50"]);
+    assert_eq!(status, 0, "{stderr}");
+    assert_eq!(
+        (v["requests"].as_u64(), v["errors"].as_u64()),
+        (Some(50), Some(0)),
+        "{v}"
     );
 }

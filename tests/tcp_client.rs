@@ -144,3 +144,33 @@ fn streaming_and_raw_are_byte_exact() {
     let raw = netlab_out(&["framed", "client", "127.0.0.1", "x", "y", "-p", &framed.port(), "--raw"]);
     assert_same(b"XY", &raw.stdout, "framed --raw");
 }
+
+/// A server that sends arbitrary bytes (no newline at the end): `--raw`
+/// prints them exactly.
+const PY_RANDOM_BYTES: &str = r#"
+import socket, sys
+data = bytes(range(256)) * 40 + b'\x00\xff end without newline'
+sys.stdout.buffer.write(b'')
+listener = socket.socket()
+listener.bind(('127.0.0.1', 0))
+listener.listen(1)
+print(listener.getsockname()[1], flush=True)
+listener.settimeout(20)
+sock, _ = listener.accept()
+sock.recv(100)
+sock.sendall(data)
+sock.close()
+"#;
+
+#[test]
+fn raw_one_shot_output_is_byte_exact() {
+    let want: Vec<u8> = [
+        (0..=255u8).collect::<Vec<u8>>().repeat(40),
+        b"\x00\xff end without newline".to_vec(),
+    ]
+    .concat();
+    let py = PyServer::start(PY_RANDOM_BYTES, &[]);
+    let out = netlab_out(&["tcp-client", "127.0.0.1", "go", "-p", &py.port, "--raw"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert_same(&want, &out.stdout, "--raw");
+}

@@ -317,3 +317,31 @@ fn reaching_the_cap_is_logged_once_per_episode() {
     }
     assert!(server.wait_for_stderr("below the connection cap", Duration::from_secs(10)));
 }
+
+/// Poll mode stops reading a socket after a short read (the epoll floor: 2
+/// system calls per small request). No byte may be stranded by it: bytes
+/// that arrive between reads, a request larger than the read buffer, and
+/// the peer's EOF right behind its data are all answered.
+#[test]
+fn poll_never_strands_bytes_after_a_short_read() {
+    let server = start("poll", &[]);
+    let mut s = connect(&server);
+    s.set_nodelay(true).expect("nodelay");
+    for round in 0..50 {
+        let msg = format!("round {round}");
+        s.write_all(msg.as_bytes()).expect("send");
+        let mut reply = vec![0u8; msg.len()];
+        s.read_exact(&mut reply).expect("each round answered");
+        assert_eq!(reply, msg.to_ascii_uppercase().as_bytes());
+    }
+    let big = vec![b'q'; 300 * 1024];
+    s.write_all(&big).expect("a request larger than the read buffer");
+    let mut reply = vec![0u8; big.len()];
+    s.read_exact(&mut reply).expect("the whole of it answered");
+    assert!(reply.iter().all(|b| *b == b'Q'));
+    drop(s);
+    for _ in 0..20 {
+        // Data and FIN in one go: the EOF must be seen although no new edge comes.
+        assert_same(b"TAIL", &exchange(&server, b"tail"), "data then EOF");
+    }
+}
