@@ -1,5 +1,9 @@
-//! The network failures a script must be able to tell apart: an unknown host,
-//! a server that refuses, a server that never answers.
+//! The failures that decide a command's exit code: the network ones a script
+//! must tell apart ([`NetError`]: an unknown host, a server that refuses, a
+//! server that never answers), a value the command line accepted that makes
+//! no sense ([`UsageError`]), a reader of stdout that went away
+//! ([`StdoutClosed`], not a failure for the user), and a failure the command
+//! already reported in its own words ([`Reported`]).
 //!
 //! Library code returns these (inside an `io::Error` where the signature is
 //! `io::Result`); [`crate::exit::classify`] turns them into exit codes.
@@ -38,3 +42,19 @@ impl From<NetError> for io::Error {
         io::Error::new(kind, err)
     }
 }
+
+/// A value the command line accepted but that makes no sense (exit 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Standard output was closed by its reader (`| head`): exit 0, quietly.
+#[derive(Debug, thiserror::Error)]
+#[error("standard output closed")]
+pub struct StdoutClosed;
+
+/// A failure the command has already told the user about in its own words
+/// (`rpc call` prints `fault CODE: STRING`): exit 1 with no further line.
+#[derive(Debug, thiserror::Error)]
+#[error("already reported")]
+pub struct Reported;

@@ -1,12 +1,9 @@
 //! The exit codes of the contract, and the walk over an error's cause chain
 //! that picks one.
 //!
-//! Network failures are [`NetError`]s (module [`crate::error`]); the two
-//! errors of the command-line edge live here: [`UsageError`] (a value the
-//! parser accepted but that makes no sense) and [`StdoutClosed`] (the reader
-//! of stdout went away, which is not a failure for the user).
+//! The errors that decide it are in [`crate::error`].
 
-use crate::error::NetError;
+use crate::error::{NetError, Reported, StdoutClosed, UsageError};
 use std::error::Error as StdError;
 use std::io;
 
@@ -37,22 +34,6 @@ impl Exit {
         }
     }
 }
-
-/// A value the command line accepted but that makes no sense (exit 2).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
-
-/// Standard output was closed by its reader (`| head`): exit 0, quietly.
-#[derive(Debug, thiserror::Error)]
-#[error("standard output closed")]
-pub struct StdoutClosed;
-
-/// A failure the command has already told the user about in its own words
-/// (`rpc call` prints `fault CODE: STRING`): exit 1 with no further line.
-#[derive(Debug, thiserror::Error)]
-#[error("already reported")]
-pub struct Reported;
 
 /// Whether the error was [`Reported`] already, so nothing more is printed.
 pub fn is_reported<'a>(mut chain: impl Iterator<Item = &'a (dyn StdError + 'static)>) -> bool {

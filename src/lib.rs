@@ -1,7 +1,8 @@
 //! netlab: socket demo servers and clients, and the small library they share.
 //!
-//! Every classic socket lesson (UDP request/response with retries, the TCP
-//! server designs, name resolution, byte order) is here as a reusable piece.
+//! Every classic socket lesson (UDP request/response with retries, the six
+//! TCP server designs, recvall and length-prefixed framing, XML-RPC over
+//! HTTP, name resolution, byte order) is here as a reusable piece.
 //! The protocol code is sans-IO: it turns bytes into bytes and never touches a
 //! socket, a thread or the clock. The servers are I/O schedulers that drive it.
 //!
@@ -14,12 +15,18 @@
 //! | pending output and write boundaries (one write, or separate writes) | [`proto::output`] |
 //! | what a server answers: upper, echo, PONG (servers, bench and clients agree) | [`proto::answer`] |
 //! | the demo handlers (upper, echo, hello, time) | [`proto::handlers`] |
+//! | length-prefixed frames (`struct.pack('!I')`), limits before allocation | [`proto::frame`] |
+//! | the framed server session, the Nagle trap (`--split-writes`) | [`proto::framed`] |
+//! | zlib payloads inflated with a ceiling (no zip bombs) | [`proto::zlib`] |
+//! | HTTP/1.1 heads and bodies, keep-alive, pipelining, 413/431 | [`proto::http`] |
+//! | XML-RPC bodies as Python writes them; entities never expanded | [`proto::xmlrpc`] |
+//! | the XML-RPC server session and its methods | [`rpc`], [`rpc::methods`] |
 //! | bind, backlog, `SO_REUSEADDR`, `SO_REUSEPORT`, dual-stack `::`, Unix sockets | [`net`] |
 //! | TCP and Unix stream sockets behind one type | [`conn`] |
 //! | the `server ready on ADDR` line | [`ready`] |
 //! | SIGINT/SIGTERM, waking a blocked `accept`/`recv` | [`shutdown`] |
 //! | counters and the shutdown summary | [`stats`] |
-//! | the five TCP server designs and what they share | [`server`] |
+//! | the six TCP server designs and what they share | [`server`] |
 //! | the server edge: bind, ready line, serve, clean up, summary | [`server::edge`] |
 //! | one connection's life in an event loop: phases, back-pressure, lingering | [`server::core`] |
 //! | one accept loop; accept errors that are not fatal | [`server::accept`] |
@@ -29,15 +36,18 @@
 //! | a fixed pool accepting on a shared listener | [`server::pool`] |
 //! | epoll, edge-triggered readiness, back-pressure, timers | [`server::poll`] |
 //! | a process per client, reaping children | [`server::fork`] |
+//! | completion-based I/O: submissions, completions, provided buffers | `server::uring` (Linux) |
 //! | waking readers at shutdown with `shutdown(SHUT_RD)` | [`server::live`] |
 //! | UDP server: one socket serves every sender | [`server::udp`] |
 //! | TCP client: half-close, streaming both ways | [`client::stream`] |
+//! | recvall, `put_block` / `get_block` | [`client::framed`] |
+//! | an XML-RPC client, JSON-typed arguments | [`client::rpc`] |
 //! | UDP client: `connect()`, ICMP refusals, stale replies | [`client::udp`] |
 //! | exponential backoff as a pure policy | [`client::backoff`] |
-//! | load generation and latency percentiles | [`bench`](mod@bench) |
+//! | load generation: closed and open loop, HdrHistogram percentiles | [`bench`](mod@bench) |
 //! | `getaddrinfo` / `gethostbyaddr` | [`resolve`] |
 //! | `struct.pack('!i')`: byte order | [`byteorder`] |
-//! | unknown host, refused, server down | [`error`] |
+//! | unknown host, refused, server down; usage errors | [`error`] |
 //! | exit codes and the errors that choose them | [`exit`] |
 //! | durations such as `100ms` or `2` | [`duration`] |
 //! | tracing to stderr, `-v` / `-vv` / `-q` | [`logging`] |

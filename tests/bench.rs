@@ -146,25 +146,26 @@ fn compare_modes_lists_every_mode_and_leaves_no_child() {
     assert!(compare_children().is_empty(), "left behind: {:?}", compare_children());
 
     // Ctrl-C in the middle: the run stops and its server is stopped too.
-    let mut child = netlab(&["bench", "--compare-modes", "--duration", "20s", "--conns", "2"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn");
+    let mut child = KillOnDrop(
+        netlab(&["bench", "--compare-modes", "--duration", "20s", "--conns", "2"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn"),
+    );
     let started = Instant::now();
     while compare_children().is_empty() && started.elapsed() < Duration::from_secs(20) {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(!compare_children().is_empty(), "no server was started");
-    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let pid = nix::unistd::Pid::from_raw(child.0.id() as i32);
     let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT);
     let mut status = None;
     while status.is_none() && started.elapsed() < Duration::from_secs(30) {
-        status = child.try_wait().ok().flatten();
+        status = child.0.try_wait().ok().flatten();
         std::thread::sleep(Duration::from_millis(20));
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
     assert!(status.is_some(), "bench did not stop on SIGINT");
     assert!(compare_children().is_empty(), "left behind: {:?}", compare_children());
 }

@@ -59,20 +59,23 @@ fn half_close_gets_the_whole_reply(mode: &str) {
     assert_same(&request.to_ascii_uppercase(), &exchange(&server, &request), mode);
 }
 
-/// 8 clients at once against `--delay 300ms`: how many rounds each mode needs.
+/// 8 clients at once against `--delay 500ms`: how many rounds each mode
+/// needs. The bounds are the lesson's, with room for a loaded machine:
+/// sequential takes at least 8 rounds, the pool of 4 at least 2 and clearly
+/// fewer than sequential, the concurrent modes well under half of that.
 fn concurrency_lesson(mode: &str) {
     let extra: &[&str] = if mode == "pool" {
-        &["--delay", "300ms", "--workers", "4"]
+        &["--delay", "500ms", "--workers", "4"]
     } else {
-        &["--delay", "300ms"]
+        &["--delay", "500ms"]
     };
     let server = start(mode, extra);
     let took = concurrent_clients(&server, 8);
-    let round = Duration::from_millis(300);
+    let round = Duration::from_millis(500);
     match mode {
         "sequential" => assert!(took >= round * 8, "sequential took {took:?}"),
         "pool" => assert!(took >= round * 2 && took < round * 7, "pool took {took:?}"),
-        _ => assert!(took < round * 5, "{mode} took {took:?}"),
+        _ => assert!(took < round * 4, "{mode} took {took:?}"),
     }
 }
 

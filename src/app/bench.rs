@@ -5,7 +5,6 @@ use crate::cli::{BenchArgs, BenchReplyArg, ProtoArg};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use netlab::bench::stats::{Summary, Tally};
 use netlab::bench::{self, BenchConfig, Proto, Stop, Stopper, Target};
-use netlab::error::NetError;
 use netlab::net;
 use netlab::proto::answer::Answer;
 use std::io::IsTerminal;
@@ -24,11 +23,7 @@ pub fn run(args: BenchArgs, quiet: bool) -> anyhow::Result<()> {
         Some(path) => Target::Unix(path.clone()),
         None => {
             let host = args.host.as_deref().unwrap_or("127.0.0.1");
-            let addr = net::resolve(host, args.port)?
-                .into_iter()
-                .next()
-                .ok_or(NetError::Refused)?;
-            Target::Tcp(addr)
+            Target::Tcp(net::resolve(host, args.port)?)
         }
     };
     let cfg = config(&args, target);

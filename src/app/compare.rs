@@ -9,7 +9,7 @@ use anyhow::Context;
 use netlab::bench::stats::{Summary, human_us};
 use netlab::bench::{Stopper, Target};
 use netlab::server::Mode;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, IsTerminal};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -77,6 +77,16 @@ fn mode_of(arg: ModeArg) -> Mode {
     super::server::mode(arg)
 }
 
+/// Whether this kernel can run `mode` (io_uring may be refused).
+fn available(mode: Mode) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    if mode == Mode::Uring {
+        return netlab::server::uring::check();
+    }
+    let _ = mode;
+    Ok(())
+}
+
 /// Runs the comparison and prints the table (or one JSON object per mode).
 pub fn run(args: &BenchArgs, quiet: bool, stopper: &Stopper) -> anyhow::Result<()> {
     let command: &[&str] = match args.proto {
@@ -84,7 +94,7 @@ pub fn run(args: &BenchArgs, quiet: bool, stopper: &Stopper) -> anyhow::Result<(
         ProtoArg::Framed => &["framed", "server"],
         ProtoArg::Rpc => &["rpc", "server"],
         ProtoArg::Udp => {
-            return Err(netlab::exit::UsageError(
+            return Err(netlab::error::UsageError(
                 "--compare-modes needs a stream protocol: --proto tcp, framed or rpc".into(),
             )
             .into());
@@ -96,20 +106,34 @@ pub fn run(args: &BenchArgs, quiet: bool, stopper: &Stopper) -> anyhow::Result<(
         args.modes.iter().copied().map(mode_of).collect()
     };
     let mut rows = Vec::new();
+    let mut out = Out::new();
     for mode in modes {
         if stopper.is_stopped() {
             break;
+        }
+        if let Err(why) = available(mode) {
+            tracing::warn!("{} skipped: {why}", mode.name());
+            continue;
         }
         let mut server_args: Vec<String> = command.iter().map(|s| s.to_string()).collect();
         server_args.extend(["--mode", mode.name(), "-p", "0", "-q"].map(String::from));
         if let Some(d) = args.delay {
             server_args.extend(["--delay".to_string(), format!("{}ms", d.as_millis())]);
         }
+        if !quiet && !args.json && std::io::stderr().is_terminal() {
+            eprintln!("measuring {} ...", mode.name());
+        }
         let server = ServerChild::start(&server_args)?;
-        let cfg = super::bench::config(args, Target::Tcp(server.addr));
-        let summary = super::bench::run_one(&cfg, args.json, quiet, stopper);
+        let cfg = super::bench::config(args, Target::Tcp(vec![server.addr]));
+        let summary = netlab::bench::run(&cfg, stopper, |_| {}, |_, _, _| {});
         drop(server);
-        rows.push((mode, summary?));
+        let summary = summary?;
+        if args.json {
+            let mut v = serde_json::to_value(&summary)?;
+            v["mode"] = serde_json::Value::String(mode.name().into());
+            out.json(&v)?;
+        }
+        rows.push((mode, summary));
     }
     if !args.json {
         print_table(&rows, args)?;
@@ -129,7 +153,7 @@ fn print_table(rows: &[(Mode, Summary)], args: &BenchArgs) -> anyhow::Result<()>
         .map_or(String::new(), |d| format!(", --delay {}ms", d.as_millis()));
     out.line(
         format!(
-            "\nModes compared: {} connections, {}-byte requests{delay}",
+            "Modes compared: {} connections, {}-byte requests{delay}",
             args.conns, args.size
         )
         .as_bytes(),

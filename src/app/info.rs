@@ -4,7 +4,7 @@ use super::Out;
 use crate::cli::{ByteorderArgs, Cli, CompletionsArgs, FamilyArg, ResolveArgs, ShellArg};
 use anyhow::Context;
 use netlab::byteorder;
-use netlab::exit::UsageError;
+use netlab::error::UsageError;
 use netlab::resolve::{self, Family};
 use serde_json::json;
 

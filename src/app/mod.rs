@@ -77,7 +77,7 @@ impl Out {
 }
 
 /// Raw bytes to stdout, for the streaming clients: each write flushed, and a
-/// closed stdout reported as [`netlab::exit::StdoutClosed`] (exit 0).
+/// closed stdout reported as [`netlab::error::StdoutClosed`] (exit 0).
 pub struct RawOut {
     inner: io::StdoutLock<'static>,
 }

@@ -3,7 +3,7 @@
 use super::Out;
 use crate::cli::{RpcCallArgs, RpcServerArgs};
 use netlab::client::rpc::{self, CallError, RpcClient, Url};
-use netlab::exit::{Reported, UsageError};
+use netlab::error::{Reported, UsageError};
 use netlab::rpc::{RpcOptions, RpcSession};
 use std::sync::Arc;
 

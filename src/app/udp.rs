@@ -6,7 +6,7 @@ use anyhow::Context;
 use netlab::client::backoff::Backoff;
 use netlab::client::udp::{self, PingSummary, Response, UdpClient};
 use netlab::error::NetError;
-use netlab::exit::UsageError;
+use netlab::error::UsageError;
 use netlab::logging::SUMMARY;
 use netlab::proto::answer::Answer;
 use netlab::server::udp::{UdpServerConfig, serve};
@@ -59,7 +59,7 @@ pub fn client(args: UdpClientArgs) -> anyhow::Result<()> {
     }
     let backoff = Backoff::new(args.timeout, args.max_wait);
     let mut client: Option<UdpClient> = None;
-    let mut exchange = |message: &[u8], out: &mut Out| -> anyhow::Result<()> {
+    let mut exchange = |message: &[u8], out: &mut Out, one_shot: bool| -> anyhow::Result<()> {
         let answer = match client.as_mut() {
             Some(c) => c.request(message, backoff.clone())?,
             None => {
@@ -69,10 +69,10 @@ pub fn client(args: UdpClientArgs) -> anyhow::Result<()> {
             }
         };
         let server = client.as_ref().map(|c| c.server().to_string()).unwrap_or_default();
-        print_answer(out, args.json, message, &answer, &server)
+        print_answer(out, args.json, message, &answer, &server, one_shot)
     };
     if let Some(message) = &args.message {
-        return exchange(message.as_bytes(), &mut out);
+        return exchange(message.as_bytes(), &mut out, true);
     }
     let mut stdin = io::stdin().lock();
     let mut line = Vec::new();
@@ -84,11 +84,20 @@ pub fn client(args: UdpClientArgs) -> anyhow::Result<()> {
         if line.last() == Some(&b'\n') {
             line.pop();
         }
-        exchange(&line, &mut out)?;
+        exchange(&line, &mut out, false)?;
     }
 }
 
-fn print_answer(out: &mut Out, as_json: bool, message: &[u8], answer: &Response, server: &str) -> anyhow::Result<()> {
+/// Prints a reply: a line each for stdin's lines; a one-shot reply ends its
+/// line unless it already does.
+fn print_answer(
+    out: &mut Out,
+    as_json: bool,
+    message: &[u8],
+    answer: &Response,
+    server: &str,
+    one_shot: bool,
+) -> anyhow::Result<()> {
     if as_json {
         out.json(&json!({
             "server": server,
@@ -97,6 +106,8 @@ fn print_answer(out: &mut Out, as_json: bool, message: &[u8], answer: &Response,
             "rtt_ms": ms(answer.rtt),
             "tries": answer.tries,
         }))?;
+    } else if one_shot {
+        out.reply(&answer.reply, false)?;
     } else {
         out.line(&answer.reply)?;
     }

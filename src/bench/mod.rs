@@ -31,8 +31,9 @@ use std::time::{Duration, Instant};
 /// Where the load goes.
 #[derive(Debug, Clone)]
 pub enum Target {
-    /// A TCP (or UDP) server.
-    Tcp(SocketAddr),
+    /// A TCP (or UDP) server, at every address its name resolved to (TCP
+    /// tries them in turn; UDP uses the first).
+    Tcp(Vec<SocketAddr>),
     /// A Unix stream socket.
     Unix(PathBuf),
 }
@@ -40,7 +41,10 @@ pub enum Target {
 impl std::fmt::Display for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Target::Tcp(a) => write!(f, "{a}"),
+            Target::Tcp(addrs) => match addrs.first() {
+                Some(a) => write!(f, "{a}"),
+                None => f.write_str("(no address)"),
+            },
             Target::Unix(p) => write!(f, "{}", p.display()),
         }
     }

@@ -36,7 +36,7 @@ struct Conn {
 /// Connects the way `tcp-client` does (same errors), then hands the socket to mio.
 pub(super) fn connect(target: &Target) -> io::Result<EventStream> {
     let stream = match target {
-        Target::Tcp(addr) => crate::client::stream::connect_tcp(std::slice::from_ref(addr), None)?,
+        Target::Tcp(addrs) => crate::client::stream::connect_tcp(addrs, None)?,
         Target::Unix(path) => crate::client::stream::connect_unix(path)?,
     };
     stream.set_nonblocking(true)?;

@@ -49,7 +49,10 @@ fn payload(seq: u64, size: usize, out: &mut Vec<u8>) {
 }
 
 fn open(target: &Target, poll: &Poll, k: usize) -> io::Result<UdpSocket> {
-    let Target::Tcp(addr) = target else {
+    let Some(addr) = (match target {
+        Target::Tcp(addrs) => addrs.first(),
+        Target::Unix(_) => None,
+    }) else {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "UDP needs HOST and -p, not --unix",

@@ -42,7 +42,7 @@ pub const RPC_CALL_EXAMPLES: &str = "\
 Examples:
   netlab rpc call http://127.0.0.1:7001 addtogether 1 2 3        # 6
   netlab rpc call http://127.0.0.1:7001 addtogether '\"a\"' '\"b\"'  # \"ab\"
-  netlab rpc call http://127.0.0.1:7001 quadratic 1 -3 2         # [2.0, 1.0]
+  netlab rpc call http://127.0.0.1:7001 quadratic 1 -3 2         # [2.0,1.0]
   netlab rpc call http://127.0.0.1:7001 upper 'straße'           # \"STRASSE\"
   netlab rpc call http://127.0.0.1:7001 system.listMethods
 Each ARG that parses as JSON is sent as that type (1 int, 1.5 double, \"x\" string, [..]

@@ -46,7 +46,7 @@ impl From<BlockError> for io::Error {
 }
 
 /// Reads exactly `n` bytes, appending them to `into`; the buffer grows with
-/// what arrives, at most [`CHUNK`] at a time.
+/// what arrives, at most 64 KiB at a time.
 ///
 /// # Errors
 /// [`BlockError::Closed`] when the peer closes first; an I/O error (a timeout) otherwise.

@@ -72,7 +72,14 @@ impl FramedSession {
         self.push_block(out, [0; HEAD], |v| self.opts.answer.reply_once(payload, v));
         let buf = out.vec_mut();
         let len = buf.len() - at - HEAD;
-        let head = frame::head(len).map_err(|e| ProtocolError::Limit(e.to_string()))?;
+        let head = match frame::head(len) {
+            Ok(head) => head,
+            Err(e) => {
+                // Nothing of this block may go out: its head cannot say its length.
+                buf.truncate(at);
+                return Err(ProtocolError::Limit(e.to_string()));
+            }
+        };
         for (dst, src) in buf.iter_mut().skip(at).zip(head) {
             *dst = src;
         }

@@ -24,6 +24,9 @@ pub struct Output {
 /// Below this many written bytes at the front, compaction waits: moving a few
 /// bytes costs more than it frees.
 const COMPACT_MIN: usize = 4096;
+/// An emptied buffer larger than this gives its memory back: one huge reply
+/// must not cost an idle connection that much for the rest of its life.
+const KEEP_AT_MOST: usize = 1 << 20;
 
 impl Output {
     /// An empty buffer.
@@ -133,9 +136,13 @@ impl Output {
         other.clear();
     }
 
-    /// Drops everything.
+    /// Drops everything (and the memory of a very large buffer).
     pub fn clear(&mut self) {
-        self.buf.clear();
+        if self.buf.capacity() > KEEP_AT_MOST {
+            self.buf = Vec::new();
+        } else {
+            self.buf.clear();
+        }
         self.start = 0;
         self.cuts.clear();
     }

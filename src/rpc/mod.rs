@@ -88,6 +88,7 @@ impl RpcSession {
         let body = match self.decoded_body(&req) {
             Ok(b) => b,
             Err(e) => {
+                tracing::warn!(status = e.status, "{}", e.detail);
                 reply(out, &req, e.status, e.reason, &[], b"", true);
                 return true;
             }
@@ -129,7 +130,10 @@ impl RpcSession {
                     .take(ceiling)
                     .read_to_end(&mut plain)
                     .is_ok();
-                if !ok || plain.len() > self.opts.max_body {
+                if plain.len() > self.opts.max_body {
+                    return Err(error(413, "Payload Too Large", "a gzip body inflating past --max-body"));
+                }
+                if !ok {
                     return Err(error(400, "Bad Request", "error decoding gzip content"));
                 }
                 Ok(plain)

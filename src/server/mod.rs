@@ -13,6 +13,7 @@
 //! | pool | N threads each accepting on the shared listener | [`pool`] |
 //! | poll | one non-blocking event loop (epoll through mio) per worker | [`poll`] |
 //! | fork | a process per client, children reaped | [`fork`] |
+//! | uring | completion-based I/O on io_uring, one ring per worker (Linux) | `uring` |
 
 pub mod accept;
 pub mod core;
@@ -176,6 +177,17 @@ impl ServerConfig {
         self.workers.unwrap_or_else(|| self.mode.default_workers()).max(1)
     }
 
+    /// One event loop's share of [`ServerConfig::max_conns`] (each of the
+    /// `--workers` loops counts only its own connections).
+    pub fn max_conns_per_worker(&self) -> usize {
+        let workers = if self.mode.listener_per_worker() {
+            self.workers()
+        } else {
+            1
+        };
+        self.max_conns().div_ceil(workers).max(1)
+    }
+
     /// The cap on live connections, at least one: `--max-conns`, or by
     /// default [`DEFAULT_MAX_CONNS`] for the thread and fork modes and the
     /// file-descriptor limit less [`FD_RESERVE`] for poll and uring (an
@@ -311,7 +323,7 @@ fn run_loops(
 /// Serves on `listeners` in the configured mode until shutdown, then lets
 /// in-flight replies finish (at most [`GRACE`]) and returns the counters.
 ///
-/// `listeners` holds one socket, or one per poll worker when they share a
+/// `listeners` holds one socket, or one per event loop (poll or uring worker) when they share a
 /// port through `SO_REUSEPORT`.
 ///
 /// # Errors

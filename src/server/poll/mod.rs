@@ -173,9 +173,9 @@ impl<'a> Worker<'a> {
     /// Accepts until `WouldBlock`, the slab cap, or the `--exit-after` budget.
     fn accept_all(&mut self) -> io::Result<()> {
         while self.stop_by.is_none() && self.accept_resume.is_none() {
-            if self.conns.len() >= self.ctx.cfg.max_conns() {
+            if self.conns.len() >= self.ctx.cfg.max_conns_per_worker() {
                 if !self.accept_blocked {
-                    super::log_cap(true, self.ctx.cfg.max_conns());
+                    super::log_cap(true, self.ctx.cfg.max_conns_per_worker());
                 }
                 self.accept_blocked = true;
                 return Ok(());
@@ -296,7 +296,7 @@ impl<'a> Worker<'a> {
         self.ctx.finish_connection();
         if self.accept_blocked {
             self.accept_blocked = false;
-            super::log_cap(false, self.ctx.cfg.max_conns());
+            super::log_cap(false, self.ctx.cfg.max_conns_per_worker());
             if let Err(e) = self.accept_all() {
                 tracing::error!(error = %e, "accept failed");
                 self.ctx.shutdown.trigger();

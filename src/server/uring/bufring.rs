@@ -79,9 +79,9 @@ impl BufRing {
             bgid,
         };
         // SAFETY: the descriptor memory is page-aligned, `entries` long, and
-        // lives as long as `bufs`; the worker drops the ring (which
-        // unregisters the group) before `bufs`, or leaks `bufs` if the kernel
-        // may still hold a buffer.
+        // lives as long as `bufs`; its owner unregisters the group (or drops
+        // the ring) before dropping `bufs`, and leaks `bufs` instead while the
+        // kernel may still hold a buffer.
         unsafe { submitter.register_buf_ring_with_flags(raw as u64, entries, bgid, 0)? };
         for bid in 0..entries {
             bufs.give_back(bid);
@@ -130,8 +130,9 @@ impl BufRing {
 
 impl Drop for BufRing {
     fn drop(&mut self) {
-        // SAFETY: both allocated in `new` with these layouts; the group is no
-        // longer registered (the ring was dropped first).
+        // SAFETY: both allocated in `new` with these layouts; the owner
+        // unregistered the group (or dropped the ring) first, so the kernel
+        // holds no pointer into either.
         unsafe {
             alloc::dealloc(self.ring.as_ptr().cast(), self.layout);
             alloc::dealloc(self.data.as_ptr(), self.data_layout);

@@ -87,6 +87,7 @@ impl Worker<'_> {
             }
             (n, _) if n < 0 && errno(n) == Errno::ENOBUFS => {
                 // The ring is short of buffers for this batch: re-armed after it.
+                self.enobufs += 1;
                 self.rearm.push((key, t.generation));
                 None
             }
@@ -160,6 +161,10 @@ impl Worker<'_> {
                     return self.submit_send(key);
                 }
                 c.send_buf.clear();
+                if c.send_buf.capacity() > crate::server::HIGH_WATER {
+                    // One huge reply must not cost the connection that much for ever.
+                    c.send_buf = Vec::new();
+                }
             }
             _ => {
                 tracing::debug!(peer = %c.core.peer, result = res, "send failed");
@@ -258,9 +263,9 @@ impl Worker<'_> {
         );
         drop(c);
         self.ctx.finish_connection();
-        if self.accept_blocked && self.conns.len() < self.ctx.cfg.max_conns() {
+        if self.accept_blocked && self.conns.len() < self.cap {
             self.accept_blocked = false;
-            crate::server::log_cap(false, self.ctx.cfg.max_conns());
+            crate::server::log_cap(false, self.cap);
             if let Err(e) = self.arm_accept() {
                 tracing::error!(error = %e, "cannot accept again");
                 self.ctx.shutdown.trigger();

@@ -12,7 +12,7 @@
 //! - Accepting is one multishot accept per listener: it keeps completing,
 //!   one connection each time, until it is cancelled or fails (EMFILE).
 //! - Receiving is one multishot receive per connection into a provided
-//!   buffer ring shared by the loop's connections ([`bufring`]): an idle
+//!   buffer ring shared by the loop's connections (`bufring.rs`): an idle
 //!   connection holds no buffer. Each completion's bytes go into the
 //!   session at once and the buffer goes back in the same batch.
 //! - Sending: at most one send in flight per connection, from a buffer
@@ -23,6 +23,7 @@
 //! - Every connection follows the same [`super::core::Core`] as poll mode,
 //!   so clients cannot tell the two apart.
 
+mod accept;
 mod bufring;
 mod conn;
 pub mod token;
@@ -35,9 +36,11 @@ use std::io;
 use std::sync::Arc;
 
 /// How big each ring is. The defaults suit many connections; the
-/// `NETLAB_URING_ENTRIES`, `NETLAB_URING_BUFFERS` and
-/// `NETLAB_URING_BUFFER_SIZE` environment variables shrink them for tests
-/// (a full submission queue, running out of buffers).
+/// `NETLAB_URING_ENTRIES` (at least 2), `NETLAB_URING_BUFFERS` (a power of
+/// two) and `NETLAB_URING_BUFFER_SIZE` environment variables shrink them for
+/// tests (a full submission queue, running out of buffers); other values
+/// are ignored. `NETLAB_URING_REFUSE=EPERM|ENOSYS|EINVAL` makes setup fail
+/// as a refusing kernel would (the one-line error test).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RingSize {
     /// Submission queue entries (the completion queue has 8 times as many).
@@ -135,6 +138,7 @@ pub fn check() -> io::Result<()> {
     let ring = build(size).map_err(|e| refusal(&e, "io_uring_setup"))?;
     let bufs = bufring::BufRing::new(&ring.submitter(), 0, size.buffers, size.buffer_size)
         .map_err(|e| refusal(&e, "registering a buffer ring"))?;
+    // The ring (and its registration) goes first, then the memory it named.
     drop(ring);
     drop(bufs);
     Ok(())

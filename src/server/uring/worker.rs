@@ -14,12 +14,10 @@
 
 use super::RingSize;
 use super::bufring::BufRing;
-use super::token::{GENERATION_MASK, Kind, Token};
-use crate::conn::{Listener, Stream, canonical};
-use crate::proto::ConnInfo;
-use crate::server::accept::{AcceptError, PAUSE, classify};
+use super::token::{Kind, Token};
+use crate::conn::{Listener, Stream};
+use crate::server::Ctx;
 use crate::server::core::{Core, Timer, due_timers, expired, sweep_every};
-use crate::server::{Ctx, peer_label};
 use crate::shutdown::GRACE;
 use io_uring::types::{Fd, SubmitArgs, Timespec};
 use io_uring::{IoUring, cqueue, opcode, squeue};
@@ -28,8 +26,8 @@ use slab::Slab;
 use std::collections::VecDeque;
 use std::io;
 use std::mem::ManuallyDrop;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, RawFd};
-use std::time::{Duration, Instant, SystemTime};
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::{Duration, Instant};
 
 /// How long the loop waits at most for the last operations at exit.
 const DRAIN: Duration = Duration::from_secs(1);
@@ -47,34 +45,50 @@ pub(super) enum Recv {
 
 /// One client of the ring.
 pub(super) struct UConn {
+    /// The socket (closed when the connection is dropped, after its operations).
     pub(super) sock: Stream,
+    /// Its descriptor, as submissions name it.
     pub(super) fd: RawFd,
+    /// The session, pending replies and phase: the rules poll mode follows too.
     pub(super) core: Core,
+    /// Tells this connection's completions from those of a slot's earlier tenant.
     pub(super) generation: u32,
+    /// The state of its multishot receive.
     pub(super) recv: Recv,
     /// The bytes of the send in flight (frozen until its completion).
     pub(super) send_buf: Vec<u8>,
     /// How much of `send_buf` the kernel has sent.
     pub(super) send_off: usize,
+    /// A send is in flight: `send_buf` must not change.
     pub(super) sending: bool,
-    /// The connection is done; it goes once its operations have completed.
+    /// The connection is done (and why); it goes once its operations have completed.
     pub(super) closing: Option<&'static str>,
 }
 
 /// One ring and its connections.
 pub(super) struct Worker<'a> {
+    /// Settings, counters, the session factory, the shutdown handle.
     pub(super) ctx: &'a Ctx,
+    /// The submission and completion queues shared with the kernel.
     pub(super) ring: IoUring,
-    /// Dropped after `ring` (which unregisters it), or leaked: see the module doc.
+    /// The receive buffers: freed after their group is unregistered, or leaked
+    /// while a receive may still write into them (see `Drop`).
     pub(super) bufs: ManuallyDrop<BufRing>,
+    /// The listening socket; `None` once accepting has stopped for good.
     pub(super) listener: Option<Listener>,
+    /// The listener is a Unix socket (accepted sockets are Unix streams).
     pub(super) unix: bool,
+    /// The multishot accept is armed.
     pub(super) accept_armed: bool,
     /// A cancel of the armed accept is on its way.
     pub(super) accept_cancelled: bool,
+    /// The connections, keyed by slot (the `slot` of their tokens).
     pub(super) conns: Slab<UConn>,
+    /// `--delay` timers in deadline order.
     pub(super) timers: VecDeque<Timer>,
+    /// The completions of one batch (kept to reuse its memory).
     pub(super) cqes: Vec<cqueue::Entry>,
+    /// The generation the next connection gets.
     pub(super) next_generation: u32,
     /// Connections whose receive ran out of buffers, re-armed after the batch.
     pub(super) rearm: Vec<(usize, u32)>,
@@ -82,23 +96,48 @@ pub(super) struct Worker<'a> {
     pub(super) ops: usize,
     /// Submissions that found the queue full and the kernel busy; queued first thing next turn.
     pub(super) deferred: VecDeque<squeue::Entry>,
+    /// Accepting waits for a connection to close (this ring's share of the cap is reached).
     pub(super) accept_blocked: bool,
+    /// Accepting waits until then (it ran out of descriptors).
     pub(super) accept_resume: Option<Instant>,
+    /// When the idle and linger sweep runs next.
     pub(super) next_sweep: Instant,
+    /// Shutting down: the grace period ends then.
     pub(super) stop_by: Option<Instant>,
+    /// The shutdown pipe's poll has completed.
     pub(super) shutdown_polled: bool,
     /// The time of the batch being handled (one clock read per batch).
     pub(super) now: Instant,
+    /// Receives that found the buffer ring empty (the ring is small for the load).
+    pub(super) enobufs: u64,
+    /// Completions the kernel had to hold back because the completion queue was full.
+    pub(super) overflowed: u64,
+    /// This ring's share of `--max-conns`.
+    pub(super) cap: usize,
 }
 
 impl Drop for Worker<'_> {
     fn drop(&mut self) {
-        if self.ops == 0 {
-            // SAFETY: no operation is outstanding, so the kernel holds no
-            // receive buffer; `bufs` is not used again.
-            unsafe { ManuallyDrop::drop(&mut self.bufs) };
+        if self.ops > 0 {
+            // The loop ended (an error) with operations the kernel has not
+            // completed: whatever they point at stays allocated. The buffer
+            // ring is left alone (ManuallyDrop) and the connections, whose
+            // send buffers may be in flight, are forgotten.
+            tracing::warn!(
+                operations = self.ops,
+                "operations in flight at exit: leaking their buffers"
+            );
+            for (_, c) in std::mem::take(&mut self.conns) {
+                std::mem::forget(c);
+            }
+            return;
         }
-        // Else the buffers are leaked: a receive may still write into them.
+        // Nothing is outstanding: take the buffer group back from the
+        // kernel, then free it (the ring itself is dropped after this).
+        let _ = self.ring.submitter().unregister_buf_ring(self.bufs.bgid);
+        // SAFETY: no operation is outstanding and the group is unregistered,
+        // so the kernel holds no pointer into `bufs`; it is not used again.
+        unsafe { ManuallyDrop::drop(&mut self.bufs) };
     }
 }
 
@@ -131,6 +170,9 @@ impl<'a> Worker<'a> {
             stop_by: None,
             shutdown_polled: false,
             now: Instant::now(),
+            enobufs: 0,
+            overflowed: 0,
+            cap: ctx.cfg.max_conns_per_worker(),
         })
     }
 
@@ -216,15 +258,29 @@ impl<'a> Worker<'a> {
         }
     }
 
-    /// Moves the completions that are there into `cqes`.
+    /// Moves the completions that are there into `cqes`, and notes when the
+    /// completion queue overflowed (the kernel keeps those completions and
+    /// hands them over later, but the queue is too small for the load).
     fn reap(&mut self) {
         self.cqes.clear();
-        self.cqes.extend(self.ring.completion());
+        let mut cq = self.ring.completion();
+        let overflow = u64::from(cq.overflow());
+        self.cqes.extend(&mut cq);
+        drop(cq);
+        if overflow > self.overflowed {
+            tracing::warn!(total = overflow, "the completion queue overflowed");
+            self.overflowed = overflow;
+        }
     }
 
     /// Submits what is queued and waits for a completion or the next deadline.
     fn wait(&mut self) -> io::Result<()> {
-        let ts = Timespec::from(self.next_timeout());
+        self.wait_for(self.next_timeout())
+    }
+
+    /// Submits what is queued and waits for a completion or `timeout`.
+    fn wait_for(&mut self, timeout: Duration) -> io::Result<()> {
+        let ts = Timespec::from(timeout);
         let args = SubmitArgs::new().timespec(&ts);
         match self.ring.submitter().submit_with_args(1, &args) {
             Ok(_) => Ok(()),
@@ -232,7 +288,7 @@ impl<'a> Worker<'a> {
             Err(e)
                 if matches!(
                     e.raw_os_error().map(Errno::from_raw),
-                    Some(Errno::ETIME | Errno::EINTR | Errno::EBUSY)
+                    Some(Errno::ETIME | Errno::EINTR | Errno::EBUSY | Errno::EAGAIN)
                 ) =>
             {
                 Ok(())
@@ -270,127 +326,6 @@ impl<'a> Worker<'a> {
             self.bufs.give_back(bid);
         }
         Ok(())
-    }
-}
-
-impl Worker<'_> {
-    // ----- accepting -----
-
-    fn may_accept(&self) -> bool {
-        self.listener.is_some() && self.stop_by.is_none() && self.accept_resume.is_none() && !self.accept_blocked
-    }
-
-    /// Arms the multishot accept, when accepting is allowed and it is not armed.
-    pub(super) fn arm_accept(&mut self) -> io::Result<()> {
-        let Some(fd) = self.listener.as_ref().map(|l| l.as_fd().as_raw_fd()) else {
-            return Ok(());
-        };
-        if self.accept_armed || !self.may_accept() {
-            return Ok(());
-        }
-        tracing::debug!("submit accept (multishot)");
-        let entry = opcode::AcceptMulti::new(Fd(fd))
-            .build()
-            .user_data(token(Kind::Accept, 0, 0));
-        self.push_plain(&entry)?;
-        self.accept_armed = true;
-        self.ops += 1;
-        Ok(())
-    }
-
-    /// Stops the multishot accept (its last completion comes later).
-    fn cancel_accept(&mut self) -> io::Result<()> {
-        if self.accept_armed && !self.accept_cancelled {
-            self.accept_cancelled = true;
-            tracing::debug!("submit cancel (accept)");
-            let entry = opcode::AsyncCancel::new(token(Kind::Accept, 0, 0))
-                .build()
-                .user_data(token(Kind::Cancel, 0, 0));
-            self.push_plain(&entry)?;
-        }
-        Ok(())
-    }
-
-    fn on_accept(&mut self, res: i32, more: bool) -> io::Result<()> {
-        if !more {
-            self.accept_armed = false;
-            self.accept_cancelled = false;
-            self.ops -= 1;
-        }
-        if res >= 0 {
-            // SAFETY: a successful accept completion hands over a new
-            // descriptor that nothing else owns.
-            let sock = unsafe {
-                if self.unix {
-                    Stream::Unix(std::os::unix::net::UnixStream::from_raw_fd(res))
-                } else {
-                    Stream::Tcp(std::net::TcpStream::from_raw_fd(res))
-                }
-            };
-            self.accepted(sock)?;
-        } else if errno(res) != Errno::ECANCELED {
-            let e = io::Error::from_raw_os_error(-res);
-            match classify(&e) {
-                AcceptError::Skip => tracing::debug!(error = %e, "accept skipped"),
-                AcceptError::Pause => {
-                    tracing::warn!(error = %e, "accept failed, pausing");
-                    self.accept_resume = Some(Instant::now() + PAUSE);
-                    self.cancel_accept()?;
-                }
-                AcceptError::Fatal => return Err(e),
-            }
-        }
-        self.arm_accept()
-    }
-
-    fn accepted(&mut self, sock: Stream) -> io::Result<()> {
-        if self.stop_by.is_some() || !self.ctx.claim_accept() {
-            // --exit-after is used up (or shutting down): this one is turned away.
-            self.listener = None;
-            return self.cancel_accept();
-        }
-        let peer = match &sock {
-            Stream::Tcp(s) => s.peer_addr().ok().map(canonical),
-            Stream::Unix(_) => None,
-        };
-        if self.ctx.cfg.nodelay {
-            let _ = sock.set_nodelay();
-        }
-        self.open(sock, peer)?;
-        if self.conns.len() >= self.ctx.cfg.max_conns() {
-            crate::server::log_cap(true, self.ctx.cfg.max_conns());
-            self.accept_blocked = true;
-            self.cancel_accept()?;
-        }
-        Ok(())
-    }
-
-    fn open(&mut self, sock: Stream, peer: Option<std::net::SocketAddr>) -> io::Result<()> {
-        let info = ConnInfo {
-            peer,
-            accepted_at: SystemTime::now(),
-        };
-        let label = peer_label(peer);
-        tracing::debug!(peer = %label, fd = sock.as_fd().as_raw_fd(), "complete accept");
-        tracing::info!(peer = %label, "connection opened");
-        self.next_generation = (self.next_generation + 1) & GENERATION_MASK;
-        let generation = self.next_generation;
-        let (core, timer) = Core::start((self.ctx.factory)(&info), label, self.ctx.cfg.delay, self.now);
-        let key = self.conns.insert(UConn {
-            fd: sock.as_fd().as_raw_fd(),
-            sock,
-            core,
-            generation,
-            recv: Recv::Idle,
-            send_buf: Vec::new(),
-            send_off: 0,
-            sending: false,
-            closing: None,
-        });
-        if let Some(at) = timer {
-            self.timers.push_back((at, key, u64::from(generation)));
-        }
-        self.step_done(key)
     }
 }
 
@@ -464,7 +399,8 @@ impl Worker<'_> {
         let deadline = Instant::now() + DRAIN;
         while (self.ops > 0 || !self.conns.is_empty()) && Instant::now() < deadline {
             self.push_deferred();
-            self.wait()?;
+            // The deadlines are past: a short wait for the cancels, not a spin.
+            self.wait_for(Duration::from_millis(10))?;
             self.reap();
             let cqes = std::mem::take(&mut self.cqes);
             for cqe in &cqes {
@@ -473,14 +409,13 @@ impl Worker<'_> {
             self.cqes = cqes;
             self.bufs.publish();
         }
-        if self.ops > 0 {
-            tracing::warn!(
-                operations = self.ops,
-                "the kernel still holds buffers at exit: leaking them"
+        // Operations still outstanding now are the Drop's business (it leaks their buffers).
+        if self.enobufs > 0 || self.overflowed > 0 {
+            tracing::info!(
+                enobufs = self.enobufs,
+                overflowed = self.overflowed,
+                "ring pressure during the run"
             );
-            for (_, c) in std::mem::take(&mut self.conns) {
-                std::mem::forget(c);
-            }
         }
         Ok(())
     }
