@@ -8,15 +8,9 @@ cd "$(dirname "$0")/.."
 secs=${1:-3}
 cargo build --release --quiet
 bin=target/release/netlab
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 
-start() { # start NAME CMD... : runs a server, waits for its ready line, sets $port
-  "${@:2}" >"$work/$1.ready" 2>/dev/null &
-  for _ in $(seq 200); do grep -q ready "$work/$1.ready" 2>/dev/null && break; sleep 0.05; done
-  port=$(sed -n 's/^server ready on .*:\([0-9]*\)$/\1/p' "$work/$1.ready")
-}
-stop() { kill %% 2>/dev/null || true; wait 2>/dev/null || true; }
 rps() { # rps PROTO PORT CONNS
   "$bin" bench --proto "$1" -p "$2" --conns "$3" --size 64 --duration "${secs}s" --json 2>/dev/null \
     | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["rps"]))'

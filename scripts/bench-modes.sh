@@ -12,14 +12,9 @@ cargo build --release --quiet
 (cd tools/tokio-echo && cargo build --release --quiet)
 bin=target/release/netlab
 tokio_bin=tools/tokio-echo/target/release/tokio-echo
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 
-start() { # start NAME CMD... : runs a server, waits for its ready line, sets $port
-  "${@:2}" >"$work/$1.ready" 2>/dev/null &
-  for _ in $(seq 200); do grep -q ready "$work/$1.ready" 2>/dev/null && break; sleep 0.05; done
-  port=$(sed -n 's/^server ready on .*:\([0-9]*\)$/\1/p' "$work/$1.ready")
-}
 
 cell() { # cell PORT CONNS REPLY -> requests/s
   "$bin" bench -p "$1" --conns "$2" --size 64 --duration "${secs}s" --reply "$3" --json 2>/dev/null \
@@ -41,8 +36,7 @@ row() { # row LABEL REPLY CONNS... -- CMD...
     if [[ " ${conns[*]} " == *" $c "* ]]; then line+=" $(cell "$port" "$c" "$reply") |"; else line+=" n/a |"; fi
   done
   echo "$line"
-  kill %% 2>/dev/null || true
-  wait 2>/dev/null || true
+  stop
 }
 row "sequential" upper 1 -- "$bin" tcp-server -q -p 0 --mode sequential
 row "pool (4 workers)" upper 1 -- "$bin" tcp-server -q -p 0 --mode pool
@@ -68,8 +62,7 @@ stream() { # stream MODE HANDLER -> best MB/s of three 1 GiB requests
   for _ in 1 2 3; do
     "$bin" bench -p "$port" --conns 1 --size 1073741824 --requests 1 --reply "$2" --json
   done | python3 -c 'import json,sys; print(max(json.loads(l)["mbps"] for l in sys.stdin))'
-  kill %% 2>/dev/null || true
-  wait 2>/dev/null || true
+  stop
 }
 for mode in poll thread; do
   up=$(stream "$mode" upper)

@@ -9,8 +9,8 @@ cd "$(dirname "$0")/.."
 secs=${1:-3}
 cargo build --release --quiet
 bin=target/release/netlab
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 
 cat >"$work/server.py" <<'PY'
 import functools, operator, sys
@@ -24,12 +24,6 @@ print('server ready on 127.0.0.1:%d' % server.server_address[1], flush=True)
 server.serve_forever()
 PY
 
-start() { # start NAME CMD... : runs a server, waits for its ready line, sets $port
-  "${@:2}" >"$work/$1.ready" 2>/dev/null &
-  for _ in $(seq 200); do grep -q ready "$work/$1.ready" 2>/dev/null && break; sleep 0.05; done
-  port=$(sed -n 's/^server ready on .*:\([0-9]*\)$/\1/p' "$work/$1.ready")
-}
-stop() { kill %% 2>/dev/null || true; wait 2>/dev/null || true; }
 rps() { # rps PROTO PORT CONNS
   "$bin" bench --proto "$1" -p "$2" --conns "$3" --duration "${secs}s" --json 2>/dev/null \
     | python3 -c 'import json,sys; d=json.load(sys.stdin); print(round(d["rps"]) if d["errors"] == 0 else "errors")'

@@ -56,33 +56,22 @@ fn wrong_replies_are_errors_and_exit_1() {
     assert!(v["errors"].as_u64().is_some_and(|e| e > 0), "{v}");
 }
 
-const PY_WRONG: &str = r#"
-import socket
-listener = socket.socket()
-listener.bind(('127.0.0.1', 0))
-listener.listen(8)
-print(listener.getsockname()[1], flush=True)
-listener.settimeout(20)
-sock, _ = listener.accept()
-sock.settimeout(20)
+const PY_WRONG: &str = concat!(
+    py_accept_one!(),
+    r#"
 while True:
     data = sock.recv(65536)
     if not data:
         break
     sock.sendall(data)  # echo, where upper was expected
-"#;
+"#
+);
 
 /// A one-thread server that stalls once for 200 ms: in an open loop every
 /// request due during the stall waits, and the latency shows it.
-const PY_STALL: &str = r#"
-import socket, time
-listener = socket.socket()
-listener.bind(('127.0.0.1', 0))
-listener.listen(8)
-print(listener.getsockname()[1], flush=True)
-listener.settimeout(20)
-sock, _ = listener.accept()
-sock.settimeout(20)
+const PY_STALL: &str = concat!(
+    py_accept_one!(),
+    r#"
 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 seen = 0
 while True:
@@ -93,7 +82,8 @@ while True:
     if seen >= 64 * 100 and seen - len(data) < 64 * 100:
         time.sleep(0.2)
     sock.sendall(data.upper())
-"#;
+"#
+);
 
 #[test]
 fn a_stall_under_rate_shows_in_the_p99() {

@@ -18,20 +18,9 @@ fn start(mode: &str, extra: &[&str]) -> Server {
 /// and checks the reply is its `str.upper()`. Arguments: PORT, then blocks;
 /// `@10MiB` stands for a 10 MiB block, `@drip:TEXT` sends TEXT's head one
 /// byte at a time, `@zlib` compresses every payload that follows.
-const PY_BLOCK_CLIENT: &str = r#"
-import socket, struct, sys, time, zlib
-header = struct.Struct('!I')
-
-def recvall(sock, length):
-    blocks = []
-    while length:
-        block = sock.recv(length)
-        if not block:
-            raise EOFError('socket closed with %d bytes left in this block' % length)
-        length -= len(block)
-        blocks.append(block)
-    return b''.join(blocks)
-
+const PY_BLOCK_CLIENT: &str = concat!(
+    py_recvall!(),
+    r#"
 def get_block(sock):
     data = recvall(sock, header.size)
     (block_length,) = header.unpack(data)
@@ -64,7 +53,8 @@ for arg in sys.argv[2:]:
     assert reply == text.upper().encode('utf-8'), (len(reply), reply[:40])
     print(len(reply))
 sock.close()
-"#;
+"#
+);
 
 fn python_client(server: &Server, blocks: &[&str]) -> String {
     let mut args = vec![server.port()];
@@ -230,24 +220,10 @@ fn split_writes_are_slow_only_with_nagle() {
 
 /// The tutorial's server: answers each block with its uppercase, until an
 /// empty block; `cut` in argv[1] makes it close in the middle of its reply.
-const PY_BLOCK_SERVER: &str = r#"
-import socket, struct, sys, zlib
-header = struct.Struct('!I')
-def recvall(sock, length):
-    blocks = []
-    while length:
-        block = sock.recv(length)
-        if not block:
-            raise EOFError('socket closed with %d bytes left in this block' % length)
-        length -= len(block)
-        blocks.append(block)
-    return b''.join(blocks)
-listener = socket.socket()
-listener.bind(('127.0.0.1', 0))
-listener.listen(1)
-print(listener.getsockname()[1], flush=True)
-listener.settimeout(20)
-sock, _ = listener.accept()
+const PY_BLOCK_SERVER: &str = concat!(
+    py_recvall!(),
+    py_accept_one!(),
+    r#"
 mode = sys.argv[1]
 while True:
     try:
@@ -264,7 +240,8 @@ while True:
         break
     sock.sendall(header.pack(len(data)) + data)
 sock.close()
-"#;
+"#
+);
 
 #[test]
 fn netlab_client_against_python_block_server() {

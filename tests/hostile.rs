@@ -10,7 +10,7 @@
 use crate::util::tcp::*;
 use crate::util::*;
 use std::io::{Read, Write};
-use std::net::{TcpStream, UdpSocket};
+use std::net::TcpStream;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -157,26 +157,7 @@ fn gzip_bombs_are_refused() {
 fn udp_flood_of_largest_datagrams_and_a_canary() {
     let server = Server::start(&["udp-server"]);
     let target = server.socket_addr();
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let flooders: Vec<_> = (0..2)
-        .map(|_| {
-            let stop = std::sync::Arc::clone(&stop);
-            thread::spawn(move || {
-                let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
-                sock.set_nonblocking(true).expect("nonblocking");
-                let big = vec![b'z'; 65_507];
-                let mut sink = vec![0u8; 65_536];
-                let mut sent = 0u64;
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    if sock.send_to(&big, target).is_ok() {
-                        sent += 1;
-                    }
-                    while sock.recv(&mut sink).is_ok() {}
-                }
-                sent
-            })
-        })
-        .collect();
+    let flood = Flood::start(target, 65_507, 2);
     let canary = netlab_out(&[
         "udp-client",
         "127.0.0.1",
@@ -188,8 +169,7 @@ fn udp_flood_of_largest_datagrams_and_a_canary() {
         "--max-wait",
         "5s",
     ]);
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let sent: u64 = flooders.into_iter().map(|f| f.join().expect("flooder")).sum();
+    let sent = flood.stop();
     assert!(sent > 100, "no flood to speak of: {sent}");
     assert_eq!(code(&canary), 0, "{}", text(&canary.stderr));
     assert_eq!(text(&canary.stdout), "CANARY\n");

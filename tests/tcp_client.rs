@@ -147,20 +147,15 @@ fn streaming_and_raw_are_byte_exact() {
 
 /// A server that sends arbitrary bytes (no newline at the end): `--raw`
 /// prints them exactly.
-const PY_RANDOM_BYTES: &str = r#"
-import socket, sys
+const PY_RANDOM_BYTES: &str = concat!(
+    py_accept_one!(),
+    r#"
 data = bytes(range(256)) * 40 + b'\x00\xff end without newline'
-sys.stdout.buffer.write(b'')
-listener = socket.socket()
-listener.bind(('127.0.0.1', 0))
-listener.listen(1)
-print(listener.getsockname()[1], flush=True)
-listener.settimeout(20)
-sock, _ = listener.accept()
 sock.recv(100)
 sock.sendall(data)
 sock.close()
-"#;
+"#
+);
 
 #[test]
 fn raw_one_shot_output_is_byte_exact() {

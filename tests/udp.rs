@@ -339,25 +339,7 @@ fn dual_stack_udp_server_answers_ipv6_and_ipv4() {
 fn flooded_udp_server_answers_and_stops_promptly() {
     let server = Server::start(&["udp-server"]);
     let target = server.socket_addr();
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let flooders: Vec<_> = (0..2)
-        .map(|_| {
-            let stop = std::sync::Arc::clone(&stop);
-            std::thread::spawn(move || {
-                let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
-                sock.set_nonblocking(true).expect("nonblocking");
-                let mut sent = 0u64;
-                let mut sink = [0u8; 128];
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    if sock.send_to(b"flood flood flood", target).is_ok() {
-                        sent += 1;
-                    }
-                    while sock.recv(&mut sink).is_ok() {}
-                }
-                sent
-            })
-        })
-        .collect();
+    let flood = Flood::start(target, 17, 2);
     let canary = netlab_out(&[
         "udp-client",
         "127.0.0.1",
@@ -376,8 +358,7 @@ fn flooded_udp_server_answers_and_stops_promptly() {
     let signalled = Instant::now();
     let status = server.wait_exit(Duration::from_secs(10)).expect("exit");
     let took = signalled.elapsed();
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let sent: u64 = flooders.into_iter().map(|f| f.join().expect("flooder")).sum();
+    let sent = flood.stop();
     assert!(sent > 1000, "no flood to speak of: {sent} datagrams");
     assert!(status.success());
     assert!(

@@ -26,7 +26,7 @@ pub fn server(args: FramedServerArgs) -> anyhow::Result<()> {
 
 pub fn client(args: FramedClientArgs) -> anyhow::Result<()> {
     let mut messages = args.messages.clone();
-    let host = match &args.unix {
+    let host = match &args.dial.unix {
         // With --unix there is no HOST: every positional is a MESSAGE.
         Some(_) => {
             messages.splice(0..0, args.host.clone());
@@ -34,7 +34,7 @@ pub fn client(args: FramedClientArgs) -> anyhow::Result<()> {
         }
         None => args.host.as_deref(),
     };
-    let conn = super::connect(host, args.port, args.unix.as_deref(), args.timeout)?;
+    let conn = super::connect(host, args.dial.port, args.dial.unix.as_deref(), args.dial.timeout)?;
     let mut client = BlockClient::new(conn, args.max_frame, args.zlib);
     let mut out = Out::new();
     if let Some(path) = &args.file {

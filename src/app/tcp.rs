@@ -17,12 +17,12 @@ pub fn server(args: TcpServerArgs) -> anyhow::Result<()> {
 }
 
 pub fn client(args: TcpClientArgs) -> anyhow::Result<()> {
-    let (host, message) = match &args.unix {
+    let (host, message) = match &args.dial.unix {
         // With --unix there is no HOST: a single positional is the MESSAGE.
         Some(_) => (None, args.message.clone().or(args.host.clone())),
         None => (args.host.as_deref(), args.message.clone()),
     };
-    let conn = super::connect(host, args.port, args.unix.as_deref(), args.timeout)?;
+    let conn = super::connect(host, args.dial.port, args.dial.unix.as_deref(), args.dial.timeout)?;
     let mut raw = LastByte {
         out: super::RawOut::new(),
         last: None,

@@ -47,6 +47,20 @@ pub trait Dialog: Send {
     fn reset(&mut self);
 }
 
+/// A request that is the same bytes every time (a frame, an HTTP POST).
+#[derive(Debug, Clone)]
+struct Fixed(Arc<[u8]>);
+
+impl Fixed {
+    fn from(&self, from: u64) -> &[u8] {
+        let from = usize::try_from(from).unwrap_or(usize::MAX);
+        self.0.get(from..).unwrap_or_default()
+    }
+    fn len(&self) -> u64 {
+        self.0.len() as u64
+    }
+}
+
 /// Compares reply bytes with an expected stream that repeats `expected`
 /// every [`PATTERN`] bytes (or is `expected` itself, when shorter).
 #[derive(Debug, Clone)]
@@ -128,7 +142,7 @@ impl Dialog for StreamDialog {
 /// of its uppercase back.
 #[derive(Debug, Clone)]
 pub struct FramedDialog {
-    request: Arc<[u8]>,
+    request: Fixed,
     expected: Expected,
 }
 
@@ -146,7 +160,7 @@ impl FramedDialog {
         frame::encode(&Answer::Upper.reply_to(&payload), &mut reply)?;
         let reply_len = reply.len() as u64;
         Ok(FramedDialog {
-            request: request.into(),
+            request: Fixed(request.into()),
             expected: Expected {
                 bytes: reply.into(),
                 len: reply_len,
@@ -158,11 +172,10 @@ impl FramedDialog {
 
 impl Dialog for FramedDialog {
     fn request_from(&self, from: u64) -> &[u8] {
-        let from = usize::try_from(from).unwrap_or(usize::MAX);
-        self.request.get(from..).unwrap_or_default()
+        self.request.from(from)
     }
     fn request_len(&self) -> u64 {
-        self.request.len() as u64
+        self.request.len()
     }
     fn take_reply(&mut self, data: &[u8]) -> Result<Reply, Wrong> {
         self.expected.check(data)
@@ -176,7 +189,7 @@ impl Dialog for FramedDialog {
 /// connection is reused while the server keeps it alive.
 #[derive(Debug)]
 pub struct RpcDialog {
-    request: Arc<[u8]>,
+    request: Fixed,
     decoder: ResponseDecoder,
     /// The body Python's server (and netlab's) sends for the result: a
     /// byte comparison checks it without parsing XML.
@@ -197,7 +210,7 @@ impl RpcDialog {
             body.as_bytes(),
         );
         RpcDialog {
-            request: request.into(),
+            request: Fixed(request.into()),
             decoder: ResponseDecoder::new(1 << 20),
             usual: xmlrpc::response(&dxr::Value::Integer(15)).into_bytes().into(),
         }
@@ -206,11 +219,10 @@ impl RpcDialog {
 
 impl Dialog for RpcDialog {
     fn request_from(&self, from: u64) -> &[u8] {
-        let from = usize::try_from(from).unwrap_or(usize::MAX);
-        self.request.get(from..).unwrap_or_default()
+        self.request.from(from)
     }
     fn request_len(&self) -> u64 {
-        self.request.len() as u64
+        self.request.len()
     }
     fn take_reply(&mut self, data: &[u8]) -> Result<Reply, Wrong> {
         let mut input = data;

@@ -13,6 +13,7 @@
 //! sans-IO [`dialog::Dialog`]; the loops here only move bytes and keep time.
 
 pub mod dialog;
+mod schedule;
 pub mod stats;
 mod stream;
 mod udp;
@@ -173,34 +174,6 @@ impl Stopper {
     }
 }
 
-/// Open loop: when the next request falls due.
-#[derive(Debug, Clone, Copy)]
-struct Pacer {
-    next: Instant,
-    period: Duration,
-}
-
-impl Pacer {
-    /// `None` for a closed loop; else a pacer at `rate` requests/s.
-    fn new(rate: Option<f64>, start: Instant) -> Option<Pacer> {
-        let rate = rate.filter(|r| *r > 0.0)?;
-        Some(Pacer {
-            next: start,
-            period: Duration::from_secs_f64(1.0 / rate),
-        })
-    }
-
-    /// The due time of a request that is due by `now`, advancing the pacer.
-    fn take_due(&mut self, now: Instant) -> Option<Instant> {
-        if self.next > now {
-            return None;
-        }
-        let due = self.next;
-        self.next += self.period;
-        Some(due)
-    }
-}
-
 /// How far a run has got, for a progress display.
 #[derive(Debug, Clone, Copy)]
 pub struct Progress {
@@ -347,28 +320,11 @@ fn progress(shared: &Shared) -> Progress {
 }
 
 fn summarise(cfg: &BenchConfig, threads: usize, served: usize, total: &Tally, elapsed: Duration) -> Summary {
-    let mut s = Summary {
-        proto: cfg.proto.name().into(),
-        target: cfg.target.to_string(),
-        conns: cfg.conns,
-        conns_served: served,
-        threads,
-        size: cfg.size,
-        load: if cfg.rate.is_some() { Load::Open } else { Load::Closed },
-        rate: cfg.rate,
-        requests: 0,
-        errors: 0,
-        loss: None,
-        duration_s: 0.0,
-        rps: 0.0,
-        mbps: 0.0,
-        p50_us: 0,
-        p90_us: 0,
-        p99_us: 0,
-        p999_us: 0,
-        max_us: 0,
-        setup_ms: 0.0,
-    };
+    let load = if cfg.rate.is_some() { Load::Open } else { Load::Closed };
+    let mut s = Summary::empty(cfg.proto.name(), &cfg.target.to_string(), cfg.conns, threads, cfg.size);
+    s.conns_served = served;
+    s.load = load;
+    s.rate = cfg.rate;
     s.fill(total, elapsed);
     if cfg.proto == Proto::Udp {
         let asked = s.requests + total.lost;
@@ -381,57 +337,6 @@ fn summarise(cfg: &BenchConfig, threads: usize, served: usize, total: &Tally, el
     s
 }
 
-/// Waits up to `wait` for events. mio's timeout has millisecond steps, which
-/// would make an open loop send up to 1 ms late; a shorter wait polls
-/// without blocking and then sleeps the rest (nanosleep is finer).
-fn poll_for(poll: &mut mio::Poll, events: &mut mio::Events, wait: Duration) -> io::Result<()> {
-    if wait >= Duration::from_millis(1) || wait.is_zero() {
-        return poll.poll(events, Some(wait));
-    }
-    poll.poll(events, Some(Duration::ZERO))?;
-    if events.is_empty() {
-        std::thread::sleep(wait);
-    }
-    Ok(())
-}
-
-/// Interval bookkeeping shared by the workers: which interval it is, and
-/// sending each one's tally when it ends.
-struct Intervals<'a> {
-    span: Option<Duration>,
-    index: u32,
-    next: Option<Instant>,
-    tx: &'a mpsc::Sender<Snapshot>,
-}
-
-impl<'a> Intervals<'a> {
-    fn new(span: Option<Duration>, start: Instant, tx: &'a mpsc::Sender<Snapshot>) -> Self {
-        Intervals {
-            span,
-            index: 0,
-            next: span.map(|s| start + s),
-            tx,
-        }
-    }
-
-    /// For every interval that ended by `now`: adds its tally to the
-    /// run's `total`, sends it, and starts the next one empty.
-    fn tick(&mut self, now: Instant, interval: &mut Tally, total: &mut Tally) {
-        while let (Some(next), Some(span)) = (self.next, self.span) {
-            if now < next {
-                return;
-            }
-            total.add(interval);
-            let _ = self.tx.send(Snapshot {
-                index: self.index,
-                tally: std::mem::take(interval),
-            });
-            self.index += 1;
-            self.next = Some(next + span);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -441,18 +346,5 @@ mod tests {
         let shares: Vec<usize> = (0..3).map(|t| conns_of(10, 3, t)).collect();
         assert_eq!(shares, vec![4, 3, 3]);
         assert_eq!((0..2).map(|t| conns_of(1, 2, t)).sum::<usize>(), 1);
-    }
-
-    #[test]
-    fn the_pacer_hands_out_due_times_at_the_rate() {
-        let t0 = Instant::now();
-        let mut p = Pacer::new(Some(1000.0), t0).expect("open loop");
-        let mut due = Vec::new();
-        while let Some(d) = p.take_due(t0 + Duration::from_millis(10)) {
-            due.push(d);
-        }
-        assert_eq!(due.len(), 11, "t = 0, 1, ... 10 ms");
-        assert_eq!(due.get(1).map(|d| d.duration_since(t0)), Some(Duration::from_millis(1)));
-        assert!(Pacer::new(None, t0).is_none());
     }
 }

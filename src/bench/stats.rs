@@ -172,6 +172,32 @@ pub fn human_rate(bytes_per_s: f64) -> String {
 }
 
 impl Summary {
+    /// A closed-loop run of nothing yet: what the figures start from.
+    pub fn empty(proto: &str, target: &str, conns: usize, threads: usize, size: u64) -> Self {
+        Summary {
+            proto: proto.into(),
+            target: target.into(),
+            conns,
+            conns_served: 0,
+            threads,
+            size,
+            load: Load::Closed,
+            rate: None,
+            requests: 0,
+            errors: 0,
+            loss: None,
+            duration_s: 0.0,
+            rps: 0.0,
+            mbps: 0.0,
+            p50_us: 0,
+            p90_us: 0,
+            p99_us: 0,
+            p999_us: 0,
+            max_us: 0,
+            setup_ms: 0.0,
+        }
+    }
+
     /// Fills in the rates and percentiles of `tally` over `elapsed`.
     pub fn fill(&mut self, tally: &Tally, elapsed: Duration) {
         let secs = elapsed.as_secs_f64().max(1e-9);
@@ -290,28 +316,8 @@ mod tests {
         }
         tally.errors = 1;
         tally.bytes = 3000;
-        let mut s = Summary {
-            proto: "tcp".into(),
-            target: "127.0.0.1:1234".into(),
-            conns: 2,
-            conns_served: 2,
-            threads: 1,
-            size: 500,
-            load: Load::Closed,
-            rate: None,
-            requests: 0,
-            errors: 0,
-            loss: None,
-            duration_s: 0.0,
-            rps: 0.0,
-            mbps: 0.0,
-            p50_us: 0,
-            p90_us: 0,
-            p99_us: 0,
-            p999_us: 0,
-            max_us: 0,
-            setup_ms: 0.0,
-        };
+        let mut s = Summary::empty("tcp", "127.0.0.1:1234", 2, 1, 500);
+        s.conns_served = 2;
         s.fill(&tally, Duration::from_secs(1));
         assert_eq!((s.requests, s.errors, s.p50_us, s.max_us), (3, 1, 200, 300));
         assert!((s.rps - 3.0).abs() < 1e-9);

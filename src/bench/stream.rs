@@ -4,8 +4,9 @@
 //! while it reads.
 
 use super::dialog::{Dialog, FramedDialog, Reply, RpcDialog, StreamDialog};
+use super::schedule::{Intervals, Schedule, poll_for};
 use super::stats::Tally;
-use super::{Intervals, Pacer, Proto, Shared, Snapshot, Target, WorkerResult, poll_for};
+use super::{Proto, Shared, Snapshot, Target, WorkerResult};
 use crate::conn::{EventStream, Stream};
 use mio::net::{TcpStream, UnixStream};
 use mio::{Events, Interest, Poll, Token};
@@ -62,9 +63,10 @@ struct Worker<'a> {
     buf: Vec<u8>,
     tally: Tally,
     interval: Tally,
-    /// Open loop: connections waiting for a due request.
-    idle: Vec<usize>,
-    pacer: Option<Pacer>,
+    /// Which free connection sends next, and when.
+    schedule: Schedule,
+    /// The connections to start this turn (kept to reuse its memory).
+    starting: Vec<(usize, Instant)>,
     in_flight: usize,
     /// Connections that got at least one reply.
     served: usize,
@@ -89,8 +91,8 @@ pub(super) fn run(
         buf: vec![0; READ_BUF],
         tally: Tally::default(),
         interval: Tally::default(),
-        idle: Vec::new(),
-        pacer: Pacer::new(rate, shared.started),
+        schedule: Schedule::new(rate, shared.started),
+        starting: Vec::new(),
         in_flight: 0,
         served: 0,
         unreported: 0,
@@ -157,7 +159,7 @@ impl Worker<'_> {
                 .answered
                 .fetch_add(std::mem::take(&mut self.unreported), Ordering::Relaxed);
             intervals.tick(now, &mut self.interval, &mut self.tally);
-            let nothing_left = self.in_flight == 0 && self.idle.is_empty() && !self.shared.cfg.hold;
+            let nothing_left = self.in_flight == 0 && !self.schedule.has_waiting() && !self.shared.cfg.hold;
             if self.shared.over(now) || nothing_left {
                 return Ok(());
             }
@@ -192,12 +194,7 @@ impl Worker<'_> {
     /// How long the loop may sleep: until the next due request (with an idle
     /// connection to send it), the end of the run, or a tick.
     fn wait(&self, now: Instant) -> Duration {
-        let mut until = now + TICK;
-        if let Some(p) = &self.pacer
-            && !self.idle.is_empty()
-        {
-            until = until.min(p.next);
-        }
+        let mut until = self.schedule.wake_by(now + TICK);
         if let Some(d) = self.shared.deadline() {
             until = until.min(d);
         }
@@ -206,17 +203,12 @@ impl Worker<'_> {
 
     /// Open loop: hands each request that has fallen due to an idle connection.
     fn dispatch_due(&mut self, now: Instant) {
-        let Some(mut pacer) = self.pacer else { return };
-        while !self.idle.is_empty() {
-            let Some(due) = pacer.take_due(now) else { break };
-            let Some(k) = self.idle.pop() else { break };
-            if !self.shared.claim(now) {
-                self.idle.clear();
-                break;
-            }
+        let mut starting = std::mem::take(&mut self.starting);
+        self.schedule.due(self.shared, now, &mut starting);
+        for (k, due) in starting.drain(..) {
             self.begin(k, due);
         }
-        self.pacer = Some(pacer);
+        self.starting = starting;
     }
 
     /// A connection is free: closed loop sends the next request at once,
@@ -226,10 +218,8 @@ impl Worker<'_> {
         if self.shared.cfg.hold && c.answered > 0 {
             return; // held: idle until the run ends
         }
-        if self.pacer.is_some() {
-            self.idle.push(k);
-        } else if self.shared.claim(now) {
-            self.begin(k, now);
+        if let Some(at) = self.schedule.free(k, self.shared, now) {
+            self.begin(k, at);
         }
     }
 
@@ -344,6 +334,6 @@ impl Worker<'_> {
             }
             self.error();
         }
-        self.idle.retain(|&i| i != k);
+        self.schedule.forget(k);
     }
 }

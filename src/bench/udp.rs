@@ -5,8 +5,9 @@
 //! number and ignored, never taken for the answer to a later request.
 
 use super::dialog::PATTERN;
+use super::schedule::{Intervals, Schedule, poll_for};
 use super::stats::Tally;
-use super::{Intervals, Pacer, Shared, Snapshot, Target, WorkerResult, poll_for};
+use super::{Shared, Snapshot, Target, WorkerResult};
 use crate::error::NetError;
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token};
@@ -75,8 +76,10 @@ struct Worker<'a> {
     buf: Vec<u8>,
     tally: Tally,
     interval: Tally,
-    idle: Vec<usize>,
-    pacer: Option<Pacer>,
+    /// Which free socket sends next, and when.
+    schedule: Schedule,
+    /// The sockets to start this turn (kept to reuse its memory).
+    starting: Vec<(usize, Instant)>,
     in_flight: usize,
     served: usize,
     refused: bool,
@@ -96,8 +99,8 @@ pub(super) fn run(
         buf: vec![0; RECV_BUF],
         tally: Tally::default(),
         interval: Tally::default(),
-        idle: Vec::new(),
-        pacer: Pacer::new(rate, shared.started),
+        schedule: Schedule::new(rate, shared.started),
+        starting: Vec::new(),
         in_flight: 0,
         served: 0,
         refused: false,
@@ -153,7 +156,7 @@ impl Worker<'_> {
             let now = Instant::now();
             intervals.tick(now, &mut self.interval, &mut self.tally);
             self.expire(now);
-            if self.shared.over(now) || (self.in_flight == 0 && self.idle.is_empty()) {
+            if self.shared.over(now) || (self.in_flight == 0 && !self.schedule.has_waiting()) {
                 return Ok(());
             }
             self.dispatch_due(now);
@@ -174,12 +177,7 @@ impl Worker<'_> {
     }
 
     fn wait(&self, now: Instant) -> Duration {
-        let mut until = now + TICK;
-        if let Some(p) = &self.pacer
-            && !self.idle.is_empty()
-        {
-            until = until.min(p.next);
-        }
+        let mut until = self.schedule.wake_by(now + TICK);
         for s in self.socks.iter().flatten().filter(|s| s.busy) {
             until = until.min(s.deadline);
         }
@@ -190,27 +188,20 @@ impl Worker<'_> {
     }
 
     fn dispatch_due(&mut self, now: Instant) {
-        let Some(mut pacer) = self.pacer else { return };
-        while !self.idle.is_empty() {
-            let Some(due) = pacer.take_due(now) else { break };
-            let Some(k) = self.idle.pop() else { break };
-            if !self.shared.claim(now) {
-                self.idle.clear();
-                break;
-            }
+        let mut starting = std::mem::take(&mut self.starting);
+        self.schedule.due(self.shared, now, &mut starting);
+        for (k, due) in starting.drain(..) {
             self.begin(k, due);
         }
-        self.pacer = Some(pacer);
+        self.starting = starting;
     }
 
     fn ready_for_next(&mut self, k: usize, now: Instant) {
         if self.socks.get(k).is_none_or(Option::is_none) {
             return;
         }
-        if self.pacer.is_some() {
-            self.idle.push(k);
-        } else if self.shared.claim(now) {
-            self.begin(k, now);
+        if let Some(at) = self.schedule.free(k, self.shared, now) {
+            self.begin(k, at);
         }
     }
 
@@ -317,7 +308,7 @@ impl Worker<'_> {
             self.interval.errors += 1;
             self.shared.errors.fetch_add(1, Ordering::Relaxed);
         }
-        self.idle.retain(|&i| i != k);
+        self.schedule.forget(k);
     }
 }
 

@@ -16,6 +16,20 @@ Examples:
   netlab tcp-client --unix /tmp/netlab.sock hi # the positional is MESSAGE with --unix
   netlab tcp-client localhost hi --timeout 2s  # give up when the server is silent for 2 s";
 
+/// Where a stream client connects, and how long it waits (`tcp-client`, `framed client`).
+#[derive(Debug, Args)]
+pub struct Dial {
+    /// Server port
+    #[arg(short, long, default_value_t = DEFAULT_PORT)]
+    pub port: u16,
+    /// Connect to a Unix stream socket; there is no HOST then, every positional is a message
+    #[arg(long, value_name = "PATH", conflicts_with = "port")]
+    pub unix: Option<PathBuf>,
+    /// Give up connecting, or waiting for the server, after this long, e.g. 2s
+    #[arg(long, value_name = "DUR", value_parser = duration)]
+    pub timeout: Option<Duration>,
+}
+
 /// `tcp-client` flags.
 #[derive(Debug, Args)]
 pub struct TcpClientArgs {
@@ -23,15 +37,8 @@ pub struct TcpClientArgs {
     pub host: Option<String>,
     /// The message; without it stdin is streamed to the server
     pub message: Option<String>,
-    /// Server port
-    #[arg(short, long, default_value_t = DEFAULT_PORT)]
-    pub port: u16,
-    /// Connect to a Unix stream socket; the positional is then MESSAGE
-    #[arg(long, value_name = "PATH", conflicts_with = "port")]
-    pub unix: Option<PathBuf>,
-    /// Give up connecting, or waiting for data, after this long, e.g. 2s
-    #[arg(long, value_name = "DUR", value_parser = duration)]
-    pub timeout: Option<Duration>,
+    #[command(flatten)]
+    pub dial: Dial,
     /// With MESSAGE: print the reply's bytes exactly (by default a newline ends it, if it has none)
     #[arg(long)]
     pub raw: bool,

@@ -1,11 +1,9 @@
 //! `framed server` and `framed client`: length-prefixed blocks.
 
-use super::{ServerArgs, bytes, duration, with_server_flags};
+use super::{Dial, ServerArgs, bytes, with_server_flags};
 use clap::{Args, Subcommand};
-use netlab::DEFAULT_PORT;
 use netlab::proto::frame::DEFAULT_MAX_FRAME;
 use std::path::PathBuf;
-use std::time::Duration;
 
 /// `framed` subcommands.
 #[derive(Debug, Subcommand)]
@@ -62,12 +60,8 @@ pub struct FramedClientArgs {
     pub host: Option<String>,
     /// Messages, one block each; without them each stdin line is one block
     pub messages: Vec<String>,
-    /// Server port
-    #[arg(short, long, default_value_t = DEFAULT_PORT)]
-    pub port: u16,
-    /// Connect to a Unix stream socket; every positional is then a MESSAGE
-    #[arg(long, value_name = "PATH", conflicts_with = "port")]
-    pub unix: Option<PathBuf>,
+    #[command(flatten)]
+    pub dial: Dial,
     /// Send this file as one block and write the reply's bytes to stdout as they are
     #[arg(long, value_name = "PATH", conflicts_with = "messages")]
     pub file: Option<PathBuf>,
@@ -77,9 +71,6 @@ pub struct FramedClientArgs {
     /// Largest reply accepted, in bytes
     #[arg(long, value_name = "BYTES", value_parser = bytes, default_value_t = DEFAULT_MAX_FRAME)]
     pub max_frame: usize,
-    /// Give up connecting, or waiting for a reply, after this long, e.g. 2s
-    #[arg(long, value_name = "DUR", value_parser = duration)]
-    pub timeout: Option<Duration>,
     /// Print each reply's bytes exactly, with no newline added
     #[arg(long)]
     pub raw: bool,

@@ -245,6 +245,82 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// The start of a Python peer that serves one client: a listener on a free
+/// loopback port whose number is the first line it prints (what
+/// [`PyServer::start`] waits for), and `sock`, the accepted connection.
+macro_rules! py_accept_one {
+    () => {
+        "import socket, struct, sys, time, zlib
+listener = socket.socket()
+listener.bind(('127.0.0.1', 0))
+listener.listen(8)
+print(listener.getsockname()[1], flush=True)
+listener.settimeout(20)
+sock, _ = listener.accept()
+sock.settimeout(20)
+"
+    };
+}
+pub(crate) use py_accept_one;
+
+/// The lesson's `recvall` and the `!I` block header, in Python.
+macro_rules! py_recvall {
+    () => {
+        "import socket, struct, sys, time, zlib
+header = struct.Struct('!I')
+def recvall(sock, length):
+    blocks = []
+    while length:
+        block = sock.recv(length)
+        if not block:
+            raise EOFError('socket closed with %d bytes left in this block' % length)
+        length -= len(block)
+        blocks.append(block)
+    return b''.join(blocks)
+"
+    };
+}
+pub(crate) use py_recvall;
+
+/// Threads sending `size`-byte datagrams to `target` as fast as they can
+/// (and throwing the replies away) until [`Flood::stop`].
+pub struct Flood {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    senders: Vec<thread::JoinHandle<u64>>,
+}
+
+impl Flood {
+    pub fn start(target: SocketAddr, size: usize, threads: usize) -> Flood {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let senders = (0..threads)
+            .map(|_| {
+                let stop = Arc::clone(&stop);
+                thread::spawn(move || {
+                    let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+                    sock.set_nonblocking(true).expect("nonblocking");
+                    let datagram = vec![b'f'; size];
+                    let mut sink = vec![0u8; 65_536];
+                    let mut sent = 0u64;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        if sock.send_to(&datagram, target).is_ok() {
+                            sent += 1;
+                        }
+                        while sock.recv(&mut sink).is_ok() {}
+                    }
+                    sent
+                })
+            })
+            .collect();
+        Flood { stop, senders }
+    }
+
+    /// Stops the flood; returns how many datagrams were sent.
+    pub fn stop(self) -> u64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.senders.into_iter().map(|s| s.join().unwrap_or(0)).sum()
+    }
+}
+
 /// One test module per behaviour, one `#[test]` per mode in the list:
 /// `every_mode!([thread, poll] => upper_echo, idle_timeout);` calls
 /// `upper_echo("thread")` and `upper_echo("poll")`, and so on.
