@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Framed request/response beside the plain tcp-server in the same mode, same
 # load, same run (64-byte payloads, 1 and 100 connections, poll and thread),
-# then --split-writes against one write per block at 1 connection.
+# then --split-writes against one write per block at 1 connection. Each cell
+# is the median of ROUNDS (default 3) interleaved rounds (tcp, framed, tcp,
+# framed...), so a noisy neighbour hurts both alike.
 # Prints a markdown table. Usage: scripts/bench-framed.sh [SECONDS] (default 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,15 +18,22 @@ rps() { # rps PROTO PORT CONNS
     | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["rps"]))'
 }
 
-echo "requests/s, 64-byte payloads, ${secs} s per cell, $(nproc) cores"
+rounds=${ROUNDS:-3}
+median() { python3 -c 'import statistics,sys; print(round(statistics.median(float(x) for x in sys.argv[1:])))' "$@"; }
+
+echo "requests/s, 64-byte payloads, ${secs} s per cell, median of $rounds interleaved rounds, $(nproc) cores"
 echo
 echo "| mode | conns | tcp-server | framed server | framed / tcp |"
 echo "|---|---|---|---|---|"
 for mode in poll thread; do
   for conns in 1 100; do
-    start tcp "$bin" tcp-server -q -p 0 --mode "$mode"; t=$(rps tcp "$port" "$conns"); stop
-    start framed "$bin" framed server -q -p 0 --mode "$mode"; f=$(rps framed "$port" "$conns"); stop
-    python3 -c "print('| $mode | $conns | $t | $f | %.2f |' % ($f / $t))"
+    t=(); f=()
+    for _ in $(seq "$rounds"); do
+      start tcp "$bin" tcp-server -q -p 0 --mode "$mode"; t+=("$(rps tcp "$port" "$conns")"); stop
+      start framed "$bin" framed server -q -p 0 --mode "$mode"; f+=("$(rps framed "$port" "$conns")"); stop
+    done
+    tm=$(median "${t[@]}"); fm=$(median "${f[@]}")
+    python3 -c "print('| $mode | $conns | $tm | $fm | %.2f |' % ($fm / $tm))"
   done
 done
 echo

@@ -42,6 +42,29 @@ fn every_proto_against_its_server() {
     }
 }
 
+/// Requests far larger than the socket buffers (40 MB: loopback buffers take
+/// a few MB): the bench waits for room to write while it reads the replies
+/// already coming back, in both server designs.
+#[test]
+fn requests_larger_than_the_socket_buffers() {
+    for mode in ["thread", "poll"] {
+        let server = Server::start(&["tcp-server", "--mode", mode]);
+        let (status, v, stderr) = bench_json(&[
+            "-p",
+            &server.port(),
+            "--conns",
+            "2",
+            "--size",
+            "40000000",
+            "--requests",
+            "4",
+        ]);
+        assert_eq!(status, 0, "{mode}: {stderr}");
+        assert_eq!(v["requests"], 4, "{mode}: {v}");
+        assert_eq!(v["errors"], 0, "{mode}: {v}");
+    }
+}
+
 #[test]
 fn wrong_replies_are_errors_and_exit_1() {
     let server = Server::start(&["tcp-server", "--mode", "poll"]);

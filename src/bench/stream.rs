@@ -32,6 +32,9 @@ struct Conn {
     started: Instant,
     /// Replies received on this connection.
     answered: u64,
+    /// WRITABLE interest is registered: only while a request waits for room
+    /// in the socket (a wake-up for every ACK would cost more than the request).
+    want_write: bool,
 }
 
 /// Connects the way `tcp-client` does (same errors), then hands the socket to mio.
@@ -130,7 +133,7 @@ impl Worker<'_> {
         let mut sock = connect(&self.shared.cfg.target)?;
         self.poll
             .registry()
-            .register(sock.source(), Token(k), Interest::READABLE | Interest::WRITABLE)?;
+            .register(sock.source(), Token(k), Interest::READABLE)?;
         Ok(Conn {
             sock,
             dialog: dialog(self.shared)?,
@@ -138,6 +141,7 @@ impl Worker<'_> {
             busy: false,
             started: Instant::now(),
             answered: 0,
+            want_write: false,
         })
     }
 
@@ -240,6 +244,7 @@ impl Worker<'_> {
         let Some(Some(c)) = self.conns.get_mut(k) else {
             return true;
         };
+        let mut blocked = false;
         while c.busy && c.sent < c.dialog.request_len() {
             match c.sock.write(c.dialog.request_from(c.sent)) {
                 Ok(0) => return false,
@@ -247,10 +252,26 @@ impl Worker<'_> {
                     c.sent += n as u64;
                     self.interval.bytes += n as u64;
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    blocked = true;
+                    break;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => return false,
             }
+        }
+        if blocked != c.want_write {
+            let interest = if blocked {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            c.want_write = blocked;
+            return self
+                .poll
+                .registry()
+                .reregister(c.sock.source(), Token(k), interest)
+                .is_ok();
         }
         true
     }
