@@ -340,19 +340,7 @@ fn flooded_udp_server_answers_and_stops_promptly() {
     let server = Server::start(&["udp-server"]);
     let target = server.socket_addr();
     let flood = Flood::start(target, 17, 2);
-    let canary = netlab_out(&[
-        "udp-client",
-        "127.0.0.1",
-        "canary",
-        "-p",
-        &server.port(),
-        "--timeout",
-        "50ms",
-        "--max-wait",
-        "5s",
-    ]);
-    assert_eq!(code(&canary), 0, "{}", text(&canary.stderr));
-    assert_eq!(text(&canary.stdout), "CANARY\n");
+    flood.assert_canary_answered(&server.port());
     let mut server = server;
     server.signal(nix::sys::signal::Signal::SIGTERM);
     let signalled = Instant::now();

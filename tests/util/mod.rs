@@ -314,10 +314,38 @@ impl Flood {
         Flood { stop, senders }
     }
 
+    /// While the flood runs: `udp-client` asks `port` for "canary" with retries
+    /// (50 ms, doubling, up to 5 s) and must get "CANARY" back.
+    pub fn assert_canary_answered(&self, port: &str) {
+        let canary = netlab_out(&[
+            "udp-client",
+            "127.0.0.1",
+            "canary",
+            "-p",
+            port,
+            "--timeout",
+            "50ms",
+            "--max-wait",
+            "5s",
+        ]);
+        assert_eq!(code(&canary), 0, "{}", text(&canary.stderr));
+        assert_eq!(text(&canary.stdout), "CANARY\n");
+    }
+
     /// Stops the flood; returns how many datagrams were sent.
-    pub fn stop(self) -> u64 {
+    pub fn stop(mut self) -> u64 {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        self.senders.into_iter().map(|s| s.join().unwrap_or(0)).sum()
+        std::mem::take(&mut self.senders)
+            .into_iter()
+            .map(|s| s.join().unwrap_or(0))
+            .sum()
+    }
+}
+
+/// A failed assertion never leaves senders running into the next test.
+impl Drop for Flood {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
