@@ -18,6 +18,13 @@ fn tcp_client_refused_exits_69() {
     );
     let unix = netlab_out(&["tcp-client", "--unix", "/nonexistent/netlab.sock", "hi"]);
     assert_eq!(code(&unix), 69);
+    // tcp-client sends one MESSAGE: a second positional is refused, not dropped.
+    let two = netlab_out(&["tcp-client", "--unix", "/nonexistent/netlab.sock", "a", "b"]);
+    assert_eq!(code(&two), 2);
+    assert_eq!(
+        text(&two.stderr),
+        "netlab: error: with --unix there is no HOST: give one MESSAGE\n"
+    );
 }
 
 #[test]

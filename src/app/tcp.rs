@@ -2,6 +2,7 @@
 
 use crate::cli::{HandlerArg, TcpClientArgs, TcpServerArgs};
 use netlab::client::stream;
+use netlab::error::UsageError;
 use netlab::proto::handlers::Handler;
 use std::io::Write;
 
@@ -17,10 +18,13 @@ pub fn server(args: TcpServerArgs) -> anyhow::Result<()> {
 }
 
 pub fn client(args: TcpClientArgs) -> anyhow::Result<()> {
-    let (host, message) = match &args.dial.unix {
+    let (host, message) = match (&args.dial.unix, &args.message) {
+        (Some(_), Some(_)) if args.host.is_some() => {
+            return Err(UsageError("with --unix there is no HOST: give one MESSAGE".into()).into());
+        }
         // With --unix there is no HOST: a single positional is the MESSAGE.
-        Some(_) => (None, args.message.clone().or(args.host.clone())),
-        None => (args.host.as_deref(), args.message.clone()),
+        (Some(_), _) => (None, args.message.clone().or(args.host.clone())),
+        (None, _) => (args.host.as_deref(), args.message.clone()),
     };
     let conn = super::connect(host, args.dial.port, args.dial.unix.as_deref(), args.dial.timeout)?;
     let mut raw = LastByte {

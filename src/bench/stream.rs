@@ -239,7 +239,8 @@ impl Worker<'_> {
         }
     }
 
-    /// Writes request bytes until done or `WouldBlock`; false when the connection died.
+    /// Writes request bytes until done or `WouldBlock`, asking for WRITABLE only
+    /// while blocked; false when the connection died (or could not be re-registered).
     fn write_more(&mut self, k: usize) -> bool {
         let Some(Some(c)) = self.conns.get_mut(k) else {
             return true;

@@ -22,7 +22,7 @@ pub struct Dial {
     /// Server port
     #[arg(short, long, default_value_t = DEFAULT_PORT)]
     pub port: u16,
-    /// Connect to a Unix stream socket; there is no HOST then, every positional is a message
+    /// Connect to a Unix stream socket; there is no HOST then (the positionals are messages)
     #[arg(long, value_name = "PATH", conflicts_with = "port")]
     pub unix: Option<PathBuf>,
     /// Give up connecting, or waiting for the server, after this long, e.g. 2s
