@@ -78,10 +78,10 @@ impl BufRing {
             tail: 0,
             bgid,
         };
+        // The owner unregisters the group (or drops the ring) before dropping
+        // `bufs`, and leaks `bufs` instead while the kernel may hold a buffer.
         // SAFETY: the descriptor memory is page-aligned, `entries` long, and
-        // lives as long as `bufs`; its owner unregisters the group (or drops
-        // the ring) before dropping `bufs`, and leaks `bufs` instead while the
-        // kernel may still hold a buffer.
+        // owned by `bufs`, which outlives the registration (see above).
         unsafe { submitter.register_buf_ring_with_flags(raw as u64, entries, bgid, 0)? };
         for bid in 0..entries {
             bufs.give_back(bid);
@@ -95,9 +95,9 @@ impl BufRing {
         if bid >= self.entries {
             return &[];
         }
-        // SAFETY: buffer `bid` lies inside the allocation; the kernel wrote
-        // these bytes before posting the completion that named `bid`, and
-        // does not touch the buffer again until it is given back.
+        // The kernel wrote these bytes before posting the completion that
+        // named `bid`, and does not touch the buffer again until it is given back.
+        // SAFETY: buffer `bid` (checked above) lies inside the allocation `bufs` owns.
         unsafe { std::slice::from_raw_parts(self.data.as_ptr().add(usize::from(bid) * self.size), len.min(self.size)) }
     }
 
@@ -108,9 +108,9 @@ impl BufRing {
         }
         let slot = usize::from(self.tail & (self.entries - 1));
         let addr = self.data.as_ptr() as u64 + (usize::from(bid) * self.size) as u64;
-        // SAFETY: `slot` is masked below `entries`, so the descriptor is
-        // inside the allocation; the kernel only reads descriptors past the
-        // published tail, which this one is until `publish`.
+        // The kernel only reads descriptors before the published tail, and
+        // this one is past it until `publish`.
+        // SAFETY: `slot` is masked below `entries`: inside the owned ring, unshared.
         let entry = unsafe { &mut *self.ring.as_ptr().add(slot) };
         entry.set_addr(addr);
         entry.set_len(self.size as u32);
@@ -120,9 +120,9 @@ impl BufRing {
 
     /// Publishes every buffer given back since the last publish (one store).
     pub fn publish(&self) {
-        // SAFETY: `ring` is the registered ring's first descriptor; the tail
-        // field it points to is a u16 the kernel reads with acquire
-        // semantics, so a release store publishes the descriptors before it.
+        // The kernel reads the tail with acquire semantics, so a release
+        // store publishes the descriptors written before it.
+        // SAFETY: `ring` is the owned ring's first descriptor; its tail is a u16.
         let tail = unsafe { &*BufRingEntry::tail(self.ring.as_ptr()).cast::<AtomicU16>() };
         tail.store(self.tail, Ordering::Release);
     }
@@ -130,9 +130,8 @@ impl BufRing {
 
 impl Drop for BufRing {
     fn drop(&mut self) {
-        // SAFETY: both allocated in `new` with these layouts; the owner
-        // unregistered the group (or dropped the ring) first, so the kernel
-        // holds no pointer into either.
+        // The owner unregistered the group (or dropped the ring) first.
+        // SAFETY: both allocated in `new` with these layouts; the kernel holds no pointer into either.
         unsafe {
             alloc::dealloc(self.ring.as_ptr().cast(), self.layout);
             alloc::dealloc(self.data.as_ptr(), self.data_layout);

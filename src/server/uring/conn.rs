@@ -137,9 +137,8 @@ impl Worker<'_> {
                 .user_data(token(Kind::Send, c.generation, key));
         c.sending = true;
         self.ops += 1;
-        // SAFETY: `send_buf` belongs to this connection, which is neither
-        // dropped nor changed (no append, no reallocation) while `sending`
-        // is set; only the send's completion clears it.
+        // Only the send's completion clears `sending`.
+        // SAFETY: `send_buf` is owned by this connection, neither dropped nor changed while `sending`.
         unsafe { self.push(&entry) }
     }
 

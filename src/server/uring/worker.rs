@@ -182,6 +182,8 @@ impl<'a> Worker<'a> {
     ///
     /// # Safety
     /// Everything `entry` points to must stay valid until its last completion.
+    // SAFETY: callers own what `entry` points to (a connection's send buffer,
+    // the worker's buffer group) and keep it valid until the last completion.
     pub(super) unsafe fn push(&mut self, entry: &squeue::Entry) -> io::Result<()> {
         if self.deferred.is_empty() {
             // SAFETY: the caller keeps the entry's buffers alive.
@@ -211,9 +213,8 @@ impl<'a> Worker<'a> {
     /// Queues the submissions that were deferred, as far as they fit.
     fn push_deferred(&mut self) {
         while let Some(entry) = self.deferred.front() {
-            // SAFETY: each deferred entry was pushed under `push`'s contract,
-            // which its owner still keeps (the operation has not completed:
-            // it was never submitted).
+            // The operation has not completed: it was never submitted.
+            // SAFETY: each deferred entry came through `push`, whose contract its owner still keeps.
             if unsafe { self.ring.submission().push(entry) }.is_err() {
                 return;
             }
