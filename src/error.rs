@@ -25,7 +25,7 @@ pub enum NetError {
     #[error("connection refused: is the server running?")]
     Refused,
     /// UDP retries ran out without an answer.
-    #[error("server seems down: no reply after {tries} tries")]
+    #[error("server seems down: no reply after {}", crate::words::count(*tries, "try", "tries"))]
     ServerDown {
         /// How many datagrams were sent.
         tries: u32,
@@ -47,6 +47,12 @@ impl From<NetError> for io::Error {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct UsageError(pub String);
+
+impl From<UsageError> for io::Error {
+    fn from(err: UsageError) -> io::Error {
+        io::Error::new(io::ErrorKind::InvalidInput, err)
+    }
+}
 
 /// Standard output was closed by its reader (`| head`): exit 0, quietly.
 #[derive(Debug, thiserror::Error)]

@@ -21,6 +21,7 @@
 //! | HTTP/1.1 heads and bodies, keep-alive, pipelining, 413/431 | [`proto::http`] |
 //! | XML-RPC bodies as Python writes them; entities never expanded | [`proto::xmlrpc`] |
 //! | the XML-RPC server session and its methods | [`rpc`], [`rpc::methods`] |
+//! | `HOST:PORT`, `[IPv6]:PORT`, names for `--bind` | [`addr`] |
 //! | bind, backlog, `SO_REUSEADDR`, `SO_REUSEPORT`, dual-stack `::`, Unix sockets | [`net`] |
 //! | TCP and Unix stream sockets behind one type | [`conn`] |
 //! | the `server ready on ADDR` line | [`ready`] |
@@ -50,8 +51,10 @@
 //! | unknown host, refused, server down; usage errors | [`error`] |
 //! | exit codes and the errors that choose them | [`exit`] |
 //! | durations such as `100ms` or `2` | [`duration`] |
+//! | counts in words (`1 try`, `2 tries`) | [`words`] |
 //! | tracing to stderr, `-v` / `-vv` / `-q` | [`logging`] |
 
+pub mod addr;
 pub mod bench;
 pub mod byteorder;
 pub mod client;
@@ -68,6 +71,7 @@ pub mod rpc;
 pub mod server;
 pub mod shutdown;
 pub mod stats;
+pub mod words;
 
 /// The port every command uses when `-p` is not given.
 pub const DEFAULT_PORT: u16 = 1234;

@@ -43,6 +43,22 @@ impl Verbosity {
     }
 }
 
+/// Prints a server's one-line shutdown summary on stderr, as it is, with no
+/// level in front (`served 3 connections, 15 bytes in, 15 bytes out`);
+/// hidden by `-q` (and by a `RUST_LOG` that leaves out the summary target).
+pub fn summary(line: impl std::fmt::Display) {
+    if tracing::enabled!(target: SUMMARY, tracing::Level::INFO) {
+        stderr_line(line);
+    }
+}
+
+/// One line on stderr; a closed stderr is ignored (a panic is not an option).
+pub fn stderr_line(line: impl std::fmt::Display) {
+    use std::io::Write;
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{line}");
+}
+
 /// Installs the stderr subscriber; `RUST_LOG`, when set, wins over `verbosity`.
 pub fn init(verbosity: Verbosity) {
     let filter = match std::env::var("RUST_LOG") {

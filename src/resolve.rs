@@ -5,7 +5,7 @@
 //! `127.0.0.1` gives three, for stream, datagram and raw sockets. That is the
 //! list Python's `socket.getaddrinfo(NAME, SERVICE)` shows, in the same order.
 
-use crate::error::NetError;
+use crate::error::{NetError, UsageError};
 use dns_lookup::{AddrInfoHints, LookupError};
 use serde::Serialize;
 use std::fmt;
@@ -73,8 +73,10 @@ fn err_copy(err: &LookupError) -> LookupError {
 /// Every `getaddrinfo(name, service)` result, with no hints but the family.
 ///
 /// # Errors
-/// [`NetError::UnknownHost`] when the name (or service) does not resolve.
-pub fn getaddrinfo(name: &str, service: Option<&str>, family: Option<Family>) -> Result<Vec<Entry>, NetError> {
+/// [`NetError::UnknownHost`] when the name does not resolve; a
+/// [`UsageError`] naming the service when the resolver knows no such
+/// service (`/etc/services`), both inside the `io::Error`.
+pub fn getaddrinfo(name: &str, service: Option<&str>, family: Option<Family>) -> std::io::Result<Vec<Entry>> {
     let address = match family {
         None => nix::libc::AF_UNSPEC,
         Some(Family::V4) => nix::libc::AF_INET,
@@ -87,12 +89,23 @@ pub fn getaddrinfo(name: &str, service: Option<&str>, family: Option<Family>) ->
         socktype: 0,
         protocol: 0,
     };
-    let results = dns_lookup::getaddrinfo(Some(name), service, Some(hints)).map_err(|e| unknown(name, &e))?;
+    let results = dns_lookup::getaddrinfo(Some(name), service, Some(hints)).map_err(|e| {
+        if e.error_num() == nix::libc::EAI_SERVICE {
+            let service = service.unwrap_or_default();
+            return UsageError(format!(
+                "'{service}' is not a service this system knows (a port number, or a name from /etc/services such as http)"
+            ))
+            .into();
+        }
+        std::io::Error::from(unknown(name, &e))
+    })?;
     let mut entries = Vec::new();
     for info in results {
-        let info = info.map_err(|e| NetError::UnknownHost {
-            host: name.into(),
-            reason: e.to_string(),
+        let info = info.map_err(|e| {
+            std::io::Error::from(NetError::UnknownHost {
+                host: name.into(),
+                reason: e.to_string(),
+            })
         })?;
         entries.push(Entry {
             family: family_name(info.address),
@@ -175,10 +188,18 @@ mod tests {
     }
 
     #[test]
-    fn unknown_names() {
-        assert!(matches!(
-            getaddrinfo("nonexistent.invalid", None, None),
-            Err(NetError::UnknownHost { .. })
-        ));
+    fn unknown_names_and_services() {
+        let exit = |r: std::io::Result<Vec<Entry>>| {
+            r.err()
+                .map(|e| crate::exit::classify([&e as &(dyn std::error::Error + 'static)]))
+        };
+        assert_eq!(
+            exit(getaddrinfo("nonexistent.invalid", None, None)),
+            Some(crate::exit::Exit::UnknownHost)
+        );
+        assert_eq!(
+            exit(getaddrinfo("localhost", Some("nosuchservice"), None)),
+            Some(crate::exit::Exit::Usage)
+        );
     }
 }

@@ -37,7 +37,8 @@ impl Stats {
     pub fn bytes_out(&self) -> u64 {
         self.bytes_out.load(Relaxed)
     }
-    /// The summary line, counting `unit`s (`"connections"`, `"datagrams"`).
+    /// The summary line, counting `unit`s (`"connection"`, `"datagram"`;
+    /// an `s` is added unless there is exactly one).
     pub fn summary<'a>(&'a self, unit: &'a str) -> Summary<'a> {
         Summary { stats: self, unit }
     }
@@ -51,10 +52,11 @@ pub struct Summary<'a> {
 
 impl fmt::Display for Summary<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let served = self.stats.served();
+        let plural = if served == 1 { "" } else { "s" };
         write!(
             f,
-            "served {} {}, {} bytes in, {} bytes out",
-            self.stats.served(),
+            "served {served} {}{plural}, {} bytes in, {} bytes out",
             self.unit,
             self.stats.bytes_in(),
             self.stats.bytes_out()
@@ -71,8 +73,13 @@ mod tests {
         s.add_in(5);
         s.add_out(7);
         assert_eq!(
-            s.summary("datagrams").to_string(),
-            "served 1 datagrams, 5 bytes in, 7 bytes out"
+            s.summary("datagram").to_string(),
+            "served 1 datagram, 5 bytes in, 7 bytes out"
+        );
+        s.add_served();
+        assert_eq!(
+            s.summary("connection").to_string(),
+            "served 2 connections, 5 bytes in, 7 bytes out"
         );
     }
 }

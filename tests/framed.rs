@@ -334,7 +334,7 @@ fn framed_client_errors_and_exit_codes() {
     let big = netlab_out(&["framed", "client", "127.0.0.1", "far too long", "-p", &server.port()]);
     assert_eq!(code(&big), 1, "{}", text(&big.stderr));
     assert!(
-        text(&big.stderr).contains("socket closed with 4 bytes left"),
+        text(&big.stderr).contains("without answering this 12-byte block: a block over its --max-frame"),
         "{}",
         text(&big.stderr)
     );

@@ -9,6 +9,7 @@ mod conformance;
 mod framed;
 mod hostile;
 mod modes;
+mod regressions;
 mod rpc;
 mod tcp_client;
 mod tcp_server;

@@ -249,7 +249,7 @@ fn sigterm_exits_zero_with_a_summary_and_q_hides_it() {
     let (status, stderr) = server.terminate();
     assert!(status.success(), "{status:?}");
     assert!(
-        stderr.contains("served 1 datagrams, 3 bytes in, 3 bytes out"),
+        stderr.contains("served 1 datagram, 3 bytes in, 3 bytes out"),
         "{stderr}"
     );
     assert!(!stderr.contains("panicked"));

@@ -153,7 +153,7 @@ fn sigterm_with_a_delayed_reply_in_flight() {
     let status = server.wait_exit(Duration::from_secs(10)).expect("exit");
     assert!(status.success());
     assert!(
-        server.stderr_text().contains("served 1 connections"),
+        server.stderr_text().contains("served 1 connection,"),
         "{}",
         server.stderr_text()
     );

@@ -3,33 +3,50 @@
 use super::Out;
 use crate::cli::{BenchArgs, BenchReplyArg, ProtoArg};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use netlab::addr;
 use netlab::bench::stats::{Summary, Tally};
 use netlab::bench::{self, BenchConfig, Proto, Stop, Stopper, Target};
-use netlab::net;
 use netlab::proto::answer::Answer;
 use std::io::IsTerminal;
 
 pub fn run(args: BenchArgs, quiet: bool) -> anyhow::Result<()> {
+    let stopper = stopper()?;
+    let target = match &args.unix {
+        Some(path) => Target::Unix(path.clone()),
+        None => Target::Tcp(addr::resolve_client(
+            args.host.as_deref(),
+            args.port,
+            netlab::DEFAULT_PORT,
+        )?),
+    };
+    let cfg = config(&args, target);
+    let summary = run_one(&cfg, args.json, quiet, &stopper)?;
+    verdict(&summary)
+}
+
+/// A stopper that Ctrl-C and SIGTERM trigger (the run then reports what it
+/// measured), and descriptors enough for many connections.
+pub fn stopper() -> anyhow::Result<Stopper> {
     let stopper = Stopper::default();
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stopper.flag())?;
     }
-    // Many connections need many descriptors.
     let _ = netlab::net::raise_fd_limit();
-    if args.compare_modes {
-        return super::compare::run(&args, quiet, &stopper);
-    }
-    let target = match &args.unix {
-        Some(path) => Target::Unix(path.clone()),
-        None => {
-            let host = args.host.as_deref().unwrap_or("127.0.0.1");
-            Target::Tcp(net::resolve(host, args.port)?)
-        }
-    };
-    let cfg = config(&args, target);
-    let summary = run_one(&cfg, args.json, quiet, &stopper)?;
+    Ok(stopper)
+}
+
+/// A run fails (exit 1) when anything went wrong, or when nothing was
+/// answered at all; the message names the first error.
+pub fn verdict(summary: &Summary) -> anyhow::Result<()> {
+    let first = summary.first_error.as_deref().unwrap_or("no reply came");
     if summary.errors > 0 {
-        anyhow::bail!("{} errors (wrong replies, resets or failed connects)", summary.errors);
+        anyhow::bail!(
+            "{} (wrong replies, resets, timeouts or failed connects); the first: {first}",
+            netlab::words::count(summary.errors, "error", "errors")
+        );
+    }
+    if summary.requests == 0 {
+        anyhow::bail!("nothing was answered: {first}");
     }
     Ok(())
 }
@@ -60,7 +77,7 @@ pub fn config(args: &BenchArgs, target: Target) -> BenchConfig {
         },
         rate: args.rate,
         interval: args.interval,
-        udp_timeout: args.timeout,
+        timeout: args.timeout,
         hold: args.hold,
     }
 }

@@ -34,6 +34,9 @@ pub fn client(args: FramedClientArgs) -> anyhow::Result<()> {
         }
         None => args.host.as_deref(),
     };
+    if host.is_some() {
+        netlab::addr::hint_digits_message(host, messages.first().map(String::as_str), args.dial.port);
+    }
     let conn = super::connect(host, args.dial.port, args.dial.unix.as_deref(), args.dial.timeout)?;
     let mut client = BlockClient::new(conn, args.max_frame, args.zlib);
     let mut out = Out::new();

@@ -57,7 +57,12 @@ pub fn byteorder(args: ByteorderArgs) -> anyhow::Result<()> {
         .value
         .ok_or_else(|| UsageError("a VALUE or --unpack HEX is needed".into()))?;
     let p = byteorder::pack(value);
-    out.line(format!("value          {value}").as_bytes())?;
+    let unsigned = u32::from_be_bytes(value.to_be_bytes());
+    if value < 0 {
+        out.line(format!("value          {value} (unsigned {unsigned})").as_bytes())?;
+    } else {
+        out.line(format!("value          {value}").as_bytes())?;
+    }
     out.line(format!("little-endian  {}", byteorder::hex(&p.little)).as_bytes())?;
     out.line(format!("big-endian     {}", byteorder::hex(&p.big)).as_bytes())?;
     out.line(format!("network        {}", byteorder::hex(&p.network)).as_bytes())?;

@@ -11,10 +11,10 @@ mod tcp;
 mod udp;
 
 use crate::cli::{Cli, Command, FramedCommand, RpcCommand};
+use netlab::addr;
 use netlab::client::stream;
 use netlab::conn::Stream;
 use netlab::exit::stdout_error;
-use netlab::net;
 use std::io::{self, Write};
 use std::path::Path;
 use std::time::Duration;
@@ -31,6 +31,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Rpc(RpcCommand::Call(args)) => rpc::call(args),
         Command::UdpServer(args) => udp::server(args),
         Command::UdpClient(args) => udp::client(args),
+        Command::Bench(args) if args.compare_modes => compare::run(&args, quiet),
         Command::Bench(args) => bench::run(args, quiet),
         Command::Resolve(args) => info::resolve(args),
         Command::Byteorder(args) => info::byteorder(args),
@@ -100,12 +101,18 @@ impl Write for RawOut {
 }
 
 /// Connects a stream client: to the Unix socket `unix`, or to every address
-/// of `host` (default 127.0.0.1) in turn; `timeout` bounds the connect.
-pub fn connect(host: Option<&str>, port: u16, unix: Option<&Path>, timeout: Option<Duration>) -> io::Result<Stream> {
+/// of `host` (default 127.0.0.1, maybe `HOST:PORT`) in turn, on `-p PORT`
+/// or the default port; `timeout` bounds the connect.
+pub fn connect(
+    host: Option<&str>,
+    port: Option<u16>,
+    unix: Option<&Path>,
+    timeout: Option<Duration>,
+) -> io::Result<Stream> {
     let conn = match unix {
         Some(path) => stream::connect_unix(path)?,
         None => {
-            let addrs = net::resolve(host.unwrap_or("127.0.0.1"), port)?;
+            let addrs = addr::resolve_client(host, port, netlab::DEFAULT_PORT)?;
             stream::connect_tcp(&addrs, timeout)?
         }
     };

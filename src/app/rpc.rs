@@ -28,7 +28,7 @@ pub fn call(args: RpcCallArgs) -> anyhow::Result<()> {
     match outcome {
         Ok(value) => Out::new().json(&rpc::to_json(&value))?,
         Err(fault) => {
-            eprintln!("fault {}: {}", fault.code, fault.string);
+            netlab::logging::stderr_line(format_args!("fault {}: {}", fault.code, fault.string));
             return Err(Reported.into());
         }
     }

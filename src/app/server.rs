@@ -3,6 +3,7 @@
 
 use crate::cli::{ModeArg, ServerArgs};
 use anyhow::Context;
+use netlab::addr;
 use netlab::proto::SessionFactory;
 use netlab::server::edge::{self, ListenOn, ServerOptions};
 use netlab::server::{Mode, ServerConfig};
@@ -25,16 +26,16 @@ pub fn mode(arg: ModeArg) -> Mode {
 }
 
 /// The library's options for `args`; `nodelay` is the protocol's choice.
-pub fn options(args: &ServerArgs, nodelay: bool) -> ServerOptions {
+pub fn options(args: &ServerArgs, nodelay: bool) -> anyhow::Result<ServerOptions> {
     let mode = mode(args.mode);
     let listen = match &args.unix {
         Some(path) => ListenOn::Unix(path.clone()),
         None => ListenOn::Tcp {
-            ip: args.listen.bind,
+            ip: addr::bind_ip(&args.listen.bind)?,
             port: args.listen.port,
         },
     };
-    ServerOptions {
+    Ok(ServerOptions {
         listen,
         backlog: args.backlog,
         reuse_addr: !args.no_reuseaddr,
@@ -47,12 +48,12 @@ pub fn options(args: &ServerArgs, nodelay: bool) -> ServerOptions {
             exit_after: args.exit_after,
             nodelay,
         },
-    }
+    })
 }
 
 /// Serves `factory`'s sessions as `args` say, until SIGINT/SIGTERM or `--exit-after`.
 pub fn serve(args: &ServerArgs, nodelay: bool, factory: SessionFactory) -> anyhow::Result<()> {
     let shutdown = Shutdown::with_signals().context("cannot install signal handlers")?;
-    edge::serve(&options(args, nodelay), factory, shutdown)?;
+    edge::serve(&options(args, nodelay)?, factory, shutdown)?;
     Ok(())
 }

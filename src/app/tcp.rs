@@ -26,6 +26,9 @@ pub fn client(args: TcpClientArgs) -> anyhow::Result<()> {
         (Some(_), _) => (None, args.message.clone().or(args.host.clone())),
         (None, _) => (args.host.as_deref(), args.message.clone()),
     };
+    if args.dial.unix.is_none() {
+        netlab::addr::hint_digits_message(host, message.as_deref(), args.dial.port);
+    }
     let conn = super::connect(host, args.dial.port, args.dial.unix.as_deref(), args.dial.timeout)?;
     let mut raw = LastByte {
         out: super::RawOut::new(),

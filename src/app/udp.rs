@@ -6,13 +6,11 @@ use anyhow::Context;
 use netlab::client::backoff::Backoff;
 use netlab::client::udp::{self, PingSummary, Response, UdpClient};
 use netlab::error::NetError;
-use netlab::error::UsageError;
-use netlab::logging::SUMMARY;
 use netlab::proto::answer::Answer;
 use netlab::server::udp::{UdpServerConfig, serve};
 use netlab::shutdown::Shutdown;
 use netlab::stats::Stats;
-use netlab::{net, ready};
+use netlab::{addr, net, ready};
 use serde_json::json;
 use std::io::{self, BufRead};
 use std::net::SocketAddr;
@@ -31,12 +29,12 @@ pub fn server(args: UdpServerArgs) -> anyhow::Result<()> {
         exit_after: args.exit_after,
     };
     let shutdown = Shutdown::with_signals().context("cannot install signal handlers")?;
-    let socket = net::bind_udp(args.listen.bind, args.listen.port)?;
+    let socket = net::bind_udp(addr::bind_ip(&args.listen.bind)?, args.listen.port)?;
     netlab::server::edge::log_fd_limit();
     ready::announce(socket.local_addr()?)?;
     let stats = Stats::default();
     serve(&socket, &cfg, &shutdown, &stats)?;
-    tracing::info!(target: SUMMARY, "{}", stats.summary("datagrams"));
+    netlab::logging::summary(stats.summary("datagram"));
     Ok(())
 }
 
@@ -45,11 +43,8 @@ fn ms(d: Duration) -> f64 {
 }
 
 pub fn client(args: UdpClientArgs) -> anyhow::Result<()> {
-    if args.timeout.is_zero() {
-        return Err(UsageError("--timeout must be above 0".into()).into());
-    }
-    let host = args.host.as_deref().unwrap_or("127.0.0.1");
-    let addrs = net::resolve(host, args.port)?;
+    addr::hint_digits_message(args.host.as_deref(), args.message.as_deref(), args.port);
+    let addrs = addr::resolve_client(args.host.as_deref(), args.port, netlab::DEFAULT_PORT)?;
     let mut out = Out::new();
     if args.broadcast {
         return broadcast(&args, &addrs, &mut out);
@@ -129,7 +124,10 @@ fn broadcast(args: &UdpClientArgs, addrs: &[SocketAddr], out: &mut Out) -> anyho
     if count == 0 {
         return Err(NetError::ServerDown { tries: 1 }.into());
     }
-    tracing::info!(target: SUMMARY, "{count} replies to the broadcast");
+    netlab::logging::summary(format_args!(
+        "{} to the broadcast",
+        netlab::words::count(count as u64, "reply", "replies")
+    ));
     Ok(())
 }
 
@@ -177,20 +175,22 @@ fn ping(args: &UdpClientArgs, addrs: &[SocketAddr], count: u64, out: &mut Out) -
         }
     }
     let s = PingSummary::new(count, &rtts);
-    let line = format!(
-        "{} sent, {} received, {:.1}% loss, rtt min/avg/max = {:.3}/{:.3}/{:.3} ms",
+    let mut line = format!(
+        "{} sent, {} received, {:.1}% loss",
         s.sent,
         s.received,
-        s.loss_percent(),
-        ms(s.min),
-        ms(s.avg),
-        ms(s.max)
+        s.loss_percent()
     );
+    // Round-trip times only when something came back to time.
+    let rtt = (s.received > 0).then(|| (ms(s.min), ms(s.avg), ms(s.max)));
+    if let Some((min, avg, max)) = rtt {
+        line.push_str(&format!(", rtt min/avg/max = {min:.3}/{avg:.3}/{max:.3} ms"));
+    }
     // The result is data, as ping prints it: on stdout, so `| tail -1` works.
     if args.json {
         out.json(&json!({
             "sent": s.sent, "received": s.received, "loss_pct": s.loss_percent(),
-            "min_ms": ms(s.min), "avg_ms": ms(s.avg), "max_ms": ms(s.max),
+            "min_ms": rtt.map(|r| r.0), "avg_ms": rtt.map(|r| r.1), "max_ms": rtt.map(|r| r.2),
         }))?;
     } else {
         out.line(line.as_bytes())?;

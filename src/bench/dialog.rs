@@ -70,6 +70,42 @@ struct Expected {
     got: u64,
 }
 
+/// A short, printable view of some reply bytes: `"ABCD…" (64 bytes)`.
+pub fn preview(bytes: &[u8]) -> String {
+    const SHOWN: usize = 24;
+    let shown = bytes.get(..bytes.len().min(SHOWN)).unwrap_or_default();
+    let text: String = String::from_utf8_lossy(shown).escape_debug().collect();
+    if bytes.len() > SHOWN {
+        format!("\"{text}…\" ({} bytes)", bytes.len())
+    } else {
+        format!("\"{text}\"")
+    }
+}
+
+/// A wrong reply in words: what came, what was expected, and which
+/// `--reply` would have expected it, when another answer policy explains it.
+pub fn describe_wrong(request: &[u8], got: &[u8], expected: &[u8], policy: Answer) -> String {
+    let mut text = format!(
+        "wrong reply: got {} where {} was expected",
+        preview(got),
+        preview(expected)
+    );
+    let other = Answer::ALL.into_iter().find(|a| {
+        *a != policy && {
+            let theirs = a.reply_to(request);
+            !got.is_empty() && theirs.starts_with(got)
+        }
+    });
+    if let Some(a) = other {
+        let name = a.name();
+        text.push_str(&format!(
+            " (the server answers {name}: check for that with --reply {name}, or run it with --handler/--reply {})",
+            policy.name()
+        ));
+    }
+    text
+}
+
 impl Expected {
     fn check(&mut self, mut data: &[u8]) -> Result<Reply, Wrong> {
         let total = data.len();
@@ -80,7 +116,12 @@ impl Expected {
             let left = usize::try_from(self.len - self.got).unwrap_or(usize::MAX);
             let n = want.len().min(data.len()).min(left);
             if data.get(..n) != want.get(..n) {
-                return Err(Wrong(format!("byte {} differs", self.got)));
+                return Err(Wrong(format!(
+                    "byte {} differs: got {} where {} was expected",
+                    self.got,
+                    preview(data),
+                    preview(want.get(..n).unwrap_or_default())
+                )));
             }
             data = data.get(n..).unwrap_or_default();
             self.got += n as u64;
@@ -101,6 +142,7 @@ pub struct StreamDialog {
     pattern: Arc<[u8]>,
     size: u64,
     expected: Expected,
+    answer: Answer,
 }
 
 impl StreamDialog {
@@ -116,6 +158,7 @@ impl StreamDialog {
             pattern,
             size,
             expected,
+            answer,
         }
     }
 }
@@ -131,10 +174,25 @@ impl Dialog for StreamDialog {
         self.size
     }
     fn take_reply(&mut self, data: &[u8]) -> Result<Reply, Wrong> {
-        self.expected.check(data)
+        let at = self.expected.got;
+        self.expected.check(data).map_err(|_| {
+            let request = self.request_from(at);
+            let want = self.expected_from(at, data.len());
+            Wrong(describe_wrong(request, data, &want, self.answer))
+        })
     }
     fn reset(&mut self) {
         self.expected.got = 0;
+    }
+}
+
+impl StreamDialog {
+    /// Up to `n` bytes of the expected reply from offset `at`.
+    fn expected_from(&self, at: u64, n: usize) -> Vec<u8> {
+        let period = self.expected.bytes.len().max(1) as u64;
+        let off = usize::try_from(at % period).unwrap_or(0);
+        let rest = self.expected.bytes.get(off..).unwrap_or_default();
+        rest.get(..rest.len().min(n)).unwrap_or_default().to_vec()
     }
 }
 

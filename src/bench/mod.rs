@@ -106,8 +106,9 @@ pub struct BenchConfig {
     pub rate: Option<f64>,
     /// Report every interval this long.
     pub interval: Option<Duration>,
-    /// UDP: how long a request waits for its reply before it counts as lost.
-    pub udp_timeout: Duration,
+    /// How long a request waits for its reply before it is an error (UDP:
+    /// lost), and how long a connection may take to open.
+    pub timeout: Duration,
     /// One request per connection, then every connection held open, idle,
     /// until the run ends (how many idle clients can a server hold?).
     pub hold: bool,
@@ -125,6 +126,8 @@ struct Shared {
     errors: AtomicU64,
     /// Set by [`Stopper::stop`]: end the run now.
     stopped: Arc<AtomicBool>,
+    /// The first error seen, in words, for the report.
+    first_error: std::sync::Mutex<Option<String>>,
 }
 
 impl Shared {
@@ -142,6 +145,21 @@ impl Shared {
     /// Whether the run is over for every thread (time up, or stopped).
     fn over(&self, now: Instant) -> bool {
         self.stopped.load(Ordering::Relaxed) || matches!(self.cfg.stop, Stop::After(d) if now >= self.started + d)
+    }
+
+    /// Remembers the first error of the run, in words (`what` runs only for the first).
+    fn note_error(&self, what: impl FnOnce() -> String) {
+        if let Ok(mut first) = self.first_error.lock()
+            && first.is_none()
+        {
+            *first = Some(what());
+        }
+    }
+
+    /// Remembers the first wrong reply: what came and what was expected, with
+    /// a hint when the server answers with another policy (`--reply`).
+    fn note_wrong(&self, request: &[u8], got: &[u8], expected: &[u8]) {
+        self.note_error(|| dialog::describe_wrong(request, got, expected, self.cfg.expect));
     }
 
     /// When the run ends by time, if it does.
@@ -225,6 +243,7 @@ pub fn run(
         answered: AtomicU64::new(0),
         errors: AtomicU64::new(0),
         stopped: Arc::clone(&stopper.0),
+        first_error: std::sync::Mutex::new(None),
     });
     let (snap_tx, snap_rx) = mpsc::channel::<Snapshot>();
     let mut handles = Vec::with_capacity(threads);
@@ -256,6 +275,7 @@ pub fn run(
     }
     let mut summary = summarise(cfg, threads, served, &total, shared.started.elapsed());
     summary.setup_ms = set_up.duration_since(shared.started).as_secs_f64() * 1e3;
+    summary.first_error = shared.first_error.lock().ok().and_then(|mut f| f.take());
     Ok(summary)
 }
 

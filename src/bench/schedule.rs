@@ -5,6 +5,7 @@
 
 use super::stats::Tally;
 use super::{Shared, Snapshot};
+use std::collections::VecDeque;
 use std::io;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -41,8 +42,9 @@ impl Pacer {
 pub(super) struct Schedule {
     /// Open loop: when the next request falls due; `None`: closed loop.
     pacer: Option<Pacer>,
-    /// Open loop: connections free to take a request when one falls due.
-    idle: Vec<usize>,
+    /// Open loop: connections free to take a request when one falls due,
+    /// in the order they became free (so the load goes round them all).
+    idle: VecDeque<usize>,
 }
 
 impl Schedule {
@@ -50,7 +52,7 @@ impl Schedule {
     pub(super) fn new(rate: Option<f64>, start: Instant) -> Self {
         Schedule {
             pacer: Pacer::new(rate, start),
-            idle: Vec::new(),
+            idle: VecDeque::new(),
         }
     }
 
@@ -58,7 +60,7 @@ impl Schedule {
     /// starts (now), if the run allows another. Open loop: it waits.
     pub(super) fn free(&mut self, k: usize, shared: &Shared, now: Instant) -> Option<Instant> {
         if self.pacer.is_some() {
-            self.idle.push(k);
+            self.idle.push_back(k);
             return None;
         }
         shared.claim(now).then_some(now)
@@ -70,7 +72,7 @@ impl Schedule {
         let Some(pacer) = &mut self.pacer else { return };
         while !self.idle.is_empty() {
             let Some(due) = pacer.take_due(now) else { break };
-            let Some(k) = self.idle.pop() else { break };
+            let Some(k) = self.idle.pop_front() else { break };
             if !shared.claim(now) {
                 self.idle.clear();
                 break;
@@ -96,20 +98,61 @@ impl Schedule {
     pub(super) fn has_waiting(&self) -> bool {
         !self.idle.is_empty()
     }
+
+    /// Whether connection `k` waits for a request to fall due.
+    pub(super) fn is_waiting(&self, k: usize) -> bool {
+        self.idle.contains(&k)
+    }
 }
 
-/// Waits up to `wait` for events. mio's timeout has millisecond steps, which
-/// would make an open loop send up to 1 ms late; a shorter wait polls
-/// without blocking and then sleeps the rest (nanosleep is finer).
-pub(super) fn poll_for(poll: &mut mio::Poll, events: &mut mio::Events, wait: Duration) -> io::Result<()> {
-    if wait >= Duration::from_millis(1) || wait.is_zero() {
-        return poll.poll(events, Some(wait));
+/// The token of a [`Waiter`]'s timer in a worker's poll (no connection has it).
+pub(super) const TIMER: mio::Token = mio::Token(usize::MAX);
+
+/// Waits for events with a deadline finer than mio's millisecond steps.
+///
+/// epoll's timeout counts whole milliseconds, so an open loop at a high
+/// rate would send up to 1 ms late; sleeping the remainder instead would
+/// leave replies unread for as long. A wait shorter than a millisecond
+/// arms a timerfd (nanosecond precision) beside the sockets, so the loop
+/// wakes for whichever comes first.
+pub(super) struct Waiter {
+    timer: nix::sys::timerfd::TimerFd,
+}
+
+impl Waiter {
+    /// A waiter whose timer is registered in `poll` under [`TIMER`].
+    pub(super) fn new(poll: &mio::Poll) -> io::Result<Self> {
+        use nix::sys::timerfd::{ClockId, TimerFd, TimerFlags};
+        use std::os::fd::{AsFd, AsRawFd};
+        let timer = TimerFd::new(
+            ClockId::CLOCK_MONOTONIC,
+            TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC,
+        )?;
+        let fd = timer.as_fd().as_raw_fd();
+        poll.registry()
+            .register(&mut mio::unix::SourceFd(&fd), TIMER, mio::Interest::READABLE)?;
+        Ok(Waiter { timer })
     }
-    poll.poll(events, Some(Duration::ZERO))?;
-    if events.is_empty() {
-        std::thread::sleep(wait);
+
+    /// Waits up to `wait` for events (a timer event among them is consumed
+    /// here: callers skip [`TIMER`]).
+    pub(super) fn wait(&mut self, poll: &mut mio::Poll, events: &mut mio::Events, wait: Duration) -> io::Result<()> {
+        use nix::sys::time::TimeSpec;
+        use nix::sys::timerfd::{Expiration, TimerSetTimeFlags};
+        if wait >= Duration::from_millis(1) || wait.is_zero() {
+            return poll.poll(events, Some(wait));
+        }
+        self.timer
+            .set(Expiration::OneShot(TimeSpec::from(wait)), TimerSetTimeFlags::empty())?;
+        poll.poll(events, None)?;
+        if events.iter().any(|e| e.token() == TIMER) {
+            // Read the expiry so the next one is a new edge.
+            let _ = self.timer.wait();
+        } else {
+            let _ = self.timer.unset();
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Interval bookkeeping shared by the workers: which interval it is, and

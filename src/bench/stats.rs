@@ -119,6 +119,10 @@ pub struct Summary {
     pub max_us: u64,
     /// Milliseconds until every connection was open.
     pub setup_ms: f64,
+    /// The first error of the run, in words (a wrong reply with what came
+    /// and what was expected, a timeout, a refused connection).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_error: Option<String>,
 }
 
 /// Counts for one run or one interval, before they are turned into rates.
@@ -195,6 +199,7 @@ impl Summary {
             p999_us: 0,
             max_us: 0,
             setup_ms: 0.0,
+            first_error: None,
         }
     }
 

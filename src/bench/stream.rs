@@ -3,8 +3,8 @@
 //! reply, so a huge request never deadlocks against a server that answers
 //! while it reads.
 
-use super::dialog::{Dialog, FramedDialog, Reply, RpcDialog, StreamDialog};
-use super::schedule::{Intervals, Schedule, poll_for};
+use super::dialog::{self, Dialog, FramedDialog, Reply, RpcDialog, StreamDialog};
+use super::schedule::{Intervals, Schedule, TIMER, Waiter};
 use super::stats::Tally;
 use super::{Proto, Shared, Snapshot, Target, WorkerResult};
 use crate::conn::{EventStream, Stream};
@@ -30,6 +30,9 @@ struct Conn {
     busy: bool,
     /// When the request in flight started (open loop: when it was due).
     started: Instant,
+    /// When the request in flight, unanswered, becomes an error (`--timeout`
+    /// after it was sent).
+    deadline: Instant,
     /// Replies received on this connection.
     answered: u64,
     /// WRITABLE interest is registered: only while a request waits for room
@@ -37,10 +40,11 @@ struct Conn {
     want_write: bool,
 }
 
-/// Connects the way `tcp-client` does (same errors), then hands the socket to mio.
-pub(super) fn connect(target: &Target) -> io::Result<EventStream> {
+/// Connects the way `tcp-client` does (same errors, `timeout` for the
+/// handshake), then hands the socket to mio.
+pub(super) fn connect(target: &Target, timeout: Duration) -> io::Result<EventStream> {
     let stream = match target {
-        Target::Tcp(addrs) => crate::client::stream::connect_tcp(addrs, None)?,
+        Target::Tcp(addrs) => crate::client::stream::connect_tcp(addrs, Some(timeout))?,
         Target::Unix(path) => crate::client::stream::connect_unix(path)?,
     };
     stream.set_nonblocking(true)?;
@@ -78,6 +82,8 @@ struct Worker<'a> {
     unreported: u64,
     /// The time of the events being handled (one clock read per wake-up).
     now: Instant,
+    /// When requests in flight are next checked against their deadlines.
+    next_expiry: Instant,
 }
 
 /// Runs one thread's share of the load.
@@ -100,6 +106,7 @@ pub(super) fn run(
         served: 0,
         unreported: 0,
         now: Instant::now(),
+        next_expiry: Instant::now(),
     };
     let mut connect_error = None;
     for k in 0..count {
@@ -107,6 +114,7 @@ pub(super) fn run(
             Ok(conn) => w.conns.push(Some(conn)),
             Err(e) => {
                 w.error();
+                shared.note_error(|| format!("a connection could not open: {e}"));
                 connect_error = Some(e);
                 w.conns.push(None);
             }
@@ -130,7 +138,7 @@ pub(super) fn run(
 
 impl Worker<'_> {
     fn open(&mut self, k: usize) -> io::Result<Conn> {
-        let mut sock = connect(&self.shared.cfg.target)?;
+        let mut sock = connect(&self.shared.cfg.target, self.shared.cfg.timeout)?;
         self.poll
             .registry()
             .register(sock.source(), Token(k), Interest::READABLE)?;
@@ -140,6 +148,7 @@ impl Worker<'_> {
             sent: 0,
             busy: false,
             started: Instant::now(),
+            deadline: Instant::now(),
             answered: 0,
             want_write: false,
         })
@@ -157,6 +166,7 @@ impl Worker<'_> {
             self.ready_for_next(k, now);
         }
         let mut events = Events::with_capacity(1024);
+        let mut waiter = Waiter::new(&self.poll)?;
         loop {
             let now = Instant::now();
             self.shared
@@ -167,9 +177,12 @@ impl Worker<'_> {
             if self.shared.over(now) || nothing_left {
                 return Ok(());
             }
+            if now >= self.next_expiry {
+                self.expire(now);
+            }
             self.dispatch_due(now);
             let wait = self.wait(now);
-            match poll_for(&mut self.poll, &mut events, wait) {
+            match waiter.wait(&mut self.poll, &mut events, wait) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
                 Ok(()) => {}
@@ -177,9 +190,11 @@ impl Worker<'_> {
             // A reply that lands after the end is not part of the run.
             self.now = Instant::now();
             if self.shared.over(self.now) {
+                // The last interval ends with the run: report it too.
+                intervals.tick(self.now, &mut self.interval, &mut self.tally);
                 return Ok(());
             }
-            for event in &events {
+            for event in events.iter().filter(|e| e.token() != TIMER) {
                 let k = event.token().0;
                 let mut alive = true;
                 if event.is_writable() {
@@ -189,7 +204,7 @@ impl Worker<'_> {
                     alive = self.read_more(k);
                 }
                 if !alive {
-                    self.fail(k);
+                    self.fail(k, "the server closed or reset a connection with a request in flight");
                 }
             }
         }
@@ -198,7 +213,7 @@ impl Worker<'_> {
     /// How long the loop may sleep: until the next due request (with an idle
     /// connection to send it), the end of the run, or a tick.
     fn wait(&self, now: Instant) -> Duration {
-        let mut until = self.schedule.wake_by(now + TICK);
+        let mut until = self.schedule.wake_by(now + TICK).min(self.next_expiry);
         if let Some(d) = self.shared.deadline() {
             until = until.min(d);
         }
@@ -233,9 +248,27 @@ impl Worker<'_> {
         c.sent = 0;
         c.busy = true;
         c.started = started;
+        c.deadline = Instant::now() + self.shared.cfg.timeout;
         self.in_flight += 1;
         if !self.write_more(k) {
-            self.fail(k);
+            self.fail(k, "a connection failed while its request was being sent");
+        }
+    }
+
+    /// Requests unanswered past `--timeout` are errors: their connections
+    /// are closed (a late reply could not be told from the next one's).
+    /// Checked a few times a second, not at every wake-up.
+    fn expire(&mut self, now: Instant) {
+        let timeout = self.shared.cfg.timeout;
+        self.next_expiry = now + (timeout / 4).clamp(Duration::from_millis(10), TICK);
+        let late: Vec<usize> = (0..self.conns.len())
+            .filter(|&k| matches!(self.conns.get(k), Some(Some(c)) if c.busy && c.deadline <= now))
+            .collect();
+        for k in late {
+            self.fail(
+                k,
+                &format!("no reply within --timeout {}", humantime::format_duration(timeout)),
+            );
         }
     }
 
@@ -285,23 +318,44 @@ impl Worker<'_> {
                 return true;
             };
             let n = match c.sock.read(&mut self.buf) {
-                Ok(0) => return false,
+                Ok(0) => {
+                    let busy = c.busy;
+                    self.shared.note_error(|| {
+                        if busy {
+                            "the server closed a connection before its reply was complete".into()
+                        } else {
+                            "the server closed an idle connection".into()
+                        }
+                    });
+                    return false;
+                }
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => return false,
+                Err(e) => {
+                    self.shared.note_error(|| format!("a connection failed: {e}"));
+                    return false;
+                }
             };
             self.interval.bytes += n as u64;
             let data = self.buf.get(..n).unwrap_or_default();
             if !c.busy {
-                return false; // bytes nobody asked for
+                self.shared
+                    .note_error(|| format!("the server sent {} with no request in flight", dialog::preview(data)));
+                return false;
             }
             match c.dialog.take_reply(data) {
-                Err(_) => return false,
+                Err(wrong) => {
+                    self.shared.note_error(|| wrong.0);
+                    return false;
+                }
                 Ok(Reply::More) => {}
                 Ok(Reply::Done { used, keep_alive }) => {
                     if used < n {
-                        return false; // more than the reply
+                        let extra = data.get(used..).unwrap_or_default();
+                        self.shared
+                            .note_error(|| format!("the server sent more than the reply: {}", dialog::preview(extra)));
+                        return false;
                     }
                     let now = self.now;
                     c.busy = false;
@@ -347,14 +401,16 @@ impl Worker<'_> {
         }
     }
 
-    /// A connection died or lied: count it and forget it.
-    fn fail(&mut self, k: usize) {
+    /// A connection died, lied or went silent: count it and forget it.
+    fn fail(&mut self, k: usize, why: &str) {
         let Some(slot) = self.conns.get_mut(k) else { return };
-        if let Some(c) = slot.take() {
+        if let Some(mut c) = slot.take() {
+            let _ = self.poll.registry().deregister(c.sock.source());
             if c.busy {
                 self.in_flight -= 1;
             }
             self.error();
+            self.shared.note_error(|| why.to_string());
         }
         self.schedule.forget(k);
     }

@@ -1,8 +1,7 @@
 //! `bench`: the load generator's flags.
 
-use super::{ModeArg, duration, positive};
+use super::{ModeArg, duration, positive, timeout};
 use clap::{Args, ValueEnum};
-use netlab::DEFAULT_PORT;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -25,11 +24,11 @@ its request was due (so a stalled server shows as latency, not as fewer requests
 /// `bench` flags.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Server name or address (default 127.0.0.1)
+    /// Server name or address (default 127.0.0.1), or HOST:PORT, [IPv6]:PORT
     pub host: Option<String>,
-    /// Server port
-    #[arg(short, long, default_value_t = DEFAULT_PORT)]
-    pub port: u16,
+    /// Server port (default 1234); HOST:PORT works too
+    #[arg(short, long)]
+    pub port: Option<u16>,
     /// Connect to a Unix stream socket instead
     #[arg(long, value_name = "PATH", conflicts_with_all = ["host", "port"])]
     pub unix: Option<PathBuf>,
@@ -60,8 +59,8 @@ pub struct BenchArgs {
     /// What the server answers, to check replies (tcp and udp)
     #[arg(long, value_enum, default_value_t = BenchReplyArg::Upper)]
     pub reply: BenchReplyArg,
-    /// UDP: a request unanswered this long counts as lost
-    #[arg(long, value_name = "DUR", value_parser = duration, default_value = "1s")]
+    /// A request unanswered this long is an error (UDP: lost); so is a connection that cannot open in this time
+    #[arg(long, value_name = "DUR", value_parser = timeout, default_value = "5s")]
     pub timeout: Duration,
     /// One request per connection, then hold them all open and idle until --duration ends (the C10k lesson)
     #[arg(long, conflicts_with_all = ["rate", "requests"])]

@@ -1,8 +1,7 @@
 //! `tcp-client` and the UDP commands.
 
-use super::{Listen, duration, positive, probability};
+use super::{Listen, duration, positive, probability, timeout};
 use clap::{Args, ValueEnum};
-use netlab::DEFAULT_PORT;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -19,21 +18,21 @@ Examples:
 /// Where a stream client connects, and how long it waits (`tcp-client`, `framed client`).
 #[derive(Debug, Args)]
 pub struct Dial {
-    /// Server port
-    #[arg(short, long, default_value_t = DEFAULT_PORT)]
-    pub port: u16,
+    /// Server port (default 1234); HOST:PORT works too
+    #[arg(short, long)]
+    pub port: Option<u16>,
     /// Connect to a Unix stream socket; there is no HOST then (the positionals are messages)
     #[arg(long, value_name = "PATH", conflicts_with = "port")]
     pub unix: Option<PathBuf>,
     /// Give up connecting, or waiting for the server, after this long, e.g. 2s
-    #[arg(long, value_name = "DUR", value_parser = duration)]
+    #[arg(long, value_name = "DUR", value_parser = timeout)]
     pub timeout: Option<Duration>,
 }
 
 /// `tcp-client` flags.
 #[derive(Debug, Args)]
 pub struct TcpClientArgs {
-    /// Server name or address (default 127.0.0.1); every resolved address is tried
+    /// Server name or address (default 127.0.0.1), or HOST:PORT, [IPv6]:PORT; every resolved address is tried
     pub host: Option<String>,
     /// The message; without it stdin is streamed to the server
     pub message: Option<String>,
@@ -102,15 +101,15 @@ Lost datagrams are resent: wait --timeout, double it after each loss, stop with
 /// `udp-client` flags.
 #[derive(Debug, Args)]
 pub struct UdpClientArgs {
-    /// Server name or address (default 127.0.0.1); every resolved address is tried
+    /// Server name or address (default 127.0.0.1), or HOST:PORT, [IPv6]:PORT; every resolved address is tried
     pub host: Option<String>,
     /// The message; without it every stdin line is sent as one datagram
     pub message: Option<String>,
-    /// Server port
-    #[arg(short, long, default_value_t = DEFAULT_PORT)]
-    pub port: u16,
+    /// Server port (default 1234); HOST:PORT works too
+    #[arg(short, long)]
+    pub port: Option<u16>,
     /// First wait for a reply, doubled after each loss, e.g. 100ms
-    #[arg(long, value_name = "DUR", value_parser = duration, default_value = "100ms")]
+    #[arg(long, value_name = "DUR", value_parser = timeout, default_value = "100ms")]
     pub timeout: Duration,
     /// Give up when the next wait would be longer than this, e.g. 2s
     #[arg(long, value_name = "DUR", value_parser = duration, default_value = "2s")]

@@ -17,11 +17,18 @@ pub use tools::*;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
 use netlab::DEFAULT_PORT;
-use std::net::IpAddr;
 use std::time::Duration;
 
 fn duration(text: &str) -> Result<Duration, String> {
     netlab::duration::parse(text)
+}
+
+/// A client's wait: a duration above zero (a zero timeout would mean "fail at once").
+fn timeout(text: &str) -> Result<Duration, String> {
+    match duration(text)? {
+        d if d.is_zero() => Err(format!("'{text}': a timeout must be above 0")),
+        d => Ok(d),
+    }
 }
 
 fn probability(text: &str) -> Result<f64, String> {
@@ -146,9 +153,9 @@ pub enum Command {
 /// Where a server listens.
 #[derive(Debug, Args)]
 pub struct Listen {
-    /// IP to bind: 127.0.0.1 (this machine), 0.0.0.0 (every IPv4 interface) or :: (dual-stack)
+    /// IP to bind: 127.0.0.1 (this machine), 0.0.0.0 (every IPv4 interface), :: (dual-stack), or a name such as localhost
     #[arg(long, value_name = "IP", default_value = "127.0.0.1")]
-    pub bind: IpAddr,
+    pub bind: String,
     /// Port to listen on; 0 lets the kernel pick one (the ready line shows it)
     #[arg(short, long, default_value_t = DEFAULT_PORT)]
     pub port: u16,
@@ -243,7 +250,7 @@ mod tests {
             vec!["netlab", "udp-server", "-p", "65536"],
             vec!["netlab", "udp-client", "--timeout", "soon"],
             vec!["netlab", "udp-server", "--drop", "1.5"],
-            vec!["netlab", "byteorder", "2147483648"],
+            vec!["netlab", "byteorder", "4294967296"],
             vec!["netlab", "tcp-server", "--mode", "magic"],
             vec!["netlab", "tcp-server", "--workers", "0"],
         ] {

@@ -1,6 +1,6 @@
 //! `rpc server` and `rpc call`: XML-RPC over HTTP/1.1.
 
-use super::{ServerArgs, bytes, duration, with_server_flags};
+use super::{ServerArgs, bytes, timeout, with_server_flags};
 use clap::{Args, Subcommand};
 use netlab::rpc::DEFAULT_MAX_BODY;
 use std::time::Duration;
@@ -60,6 +60,6 @@ pub struct RpcCallArgs {
     #[arg(allow_negative_numbers = true)]
     pub args: Vec<String>,
     /// Give up connecting, or waiting for the answer, after this long, e.g. 2s
-    #[arg(long, value_name = "DUR", value_parser = duration)]
+    #[arg(long, value_name = "DUR", value_parser = timeout)]
     pub timeout: Option<Duration>,
 }

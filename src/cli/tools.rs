@@ -43,13 +43,14 @@ pub const BYTEORDER_EXAMPLES: &str = "\
 Examples:
   netlab byteorder 1234                  # d2 04 00 00 / 00 00 04 d2 / 00 00 04 d2
   netlab byteorder -- -2                 # negative values after --
+  netlab byteorder 0x4d2                 # hex; unsigned values up to 4294967295 too
   netlab byteorder --unpack '00 00 04 d2'  # 1234";
 
 /// `byteorder` flags.
 #[derive(Debug, Args)]
 pub struct ByteorderArgs {
-    /// A signed 32-bit integer
-    #[arg(allow_negative_numbers = true, required_unless_present = "unpack")]
+    /// A 32-bit integer: signed (-2), unsigned up to 4294967295, or hex (0x4d2)
+    #[arg(allow_negative_numbers = true, required_unless_present = "unpack", value_parser = netlab::byteorder::parse_value)]
     pub value: Option<i32>,
     /// Read 4 hex bytes in network order back into the integer
     #[arg(long, value_name = "HEX", conflicts_with = "value")]

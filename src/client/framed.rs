@@ -30,16 +30,47 @@ pub enum BlockError {
     /// A zlib payload that does not inflate.
     #[error(transparent)]
     Zlib(#[from] zlib::ZlibError),
+    /// The server hung up while a block was still being sent to it.
+    #[error(
+        "the server closed the connection while this {len}-byte block was being sent: \
+         it probably refuses blocks over its --max-frame (16 MiB unless set)"
+    )]
+    ClosedWhileSending {
+        /// The block's payload size.
+        len: usize,
+    },
+    /// The server closed without a byte of an answer.
+    #[error(
+        "the server closed the connection without answering this {len}-byte block: a block over its \
+         --max-frame (16 MiB unless set) is refused, and so is {}",
+        no_answer_hint(*zlib)
+    )]
+    NoAnswer {
+        /// The block's size on the wire.
+        len: usize,
+        /// This client compresses its payloads.
+        zlib: bool,
+    },
     /// The socket failed (a timeout, a reset).
     #[error(transparent)]
     Io(#[from] io::Error),
+}
+
+fn no_answer_hint(zlib: bool) -> &'static str {
+    if zlib {
+        "a compressed block sent to a plain server (leave out --zlib)"
+    } else {
+        "a plain block sent to a --zlib server (add --zlib)"
+    }
 }
 
 impl From<BlockError> for io::Error {
     fn from(err: BlockError) -> io::Error {
         match err {
             BlockError::Io(e) => e,
-            BlockError::Closed { .. } => io::Error::new(io::ErrorKind::UnexpectedEof, err),
+            BlockError::Closed { .. } | BlockError::NoAnswer { .. } | BlockError::ClosedWhileSending { .. } => {
+                io::Error::new(io::ErrorKind::UnexpectedEof, err)
+            }
             other => io::Error::new(io::ErrorKind::InvalidData, other),
         }
     }
@@ -111,6 +142,14 @@ pub fn put_block(sock: &mut impl Write, payload: &[u8]) -> Result<(), BlockError
     Ok(())
 }
 
+/// A reset or a closed pipe: the peer hung up.
+fn is_hang_up(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
+    )
+}
+
 /// A request/response client over one connection: one block out, one block back.
 #[derive(Debug)]
 pub struct BlockClient<S> {
@@ -132,13 +171,33 @@ impl<S: Read + Write> BlockClient<S> {
     /// # Errors
     /// As [`get_block`] and [`put_block`], and zlib errors with `--zlib`.
     pub fn call(&mut self, payload: &[u8]) -> Result<Vec<u8>, BlockError> {
+        let packed;
+        let wire = if self.zlib {
+            packed = zlib::deflate(payload);
+            packed.as_slice()
+        } else {
+            payload
+        };
+        put_block(&mut self.sock, wire).map_err(|e| match e {
+            BlockError::Io(io) if is_hang_up(&io) => BlockError::ClosedWhileSending { len: wire.len() },
+            other => other,
+        })?;
+        let reply = get_block(&mut self.sock, self.max).map_err(|e| match e {
+            // Not a byte of the head: the server refused the block, not the network.
+            BlockError::Closed { left: HEAD } => BlockError::NoAnswer {
+                len: wire.len(),
+                zlib: self.zlib,
+            },
+            BlockError::Io(io) if is_hang_up(&io) => BlockError::NoAnswer {
+                len: wire.len(),
+                zlib: self.zlib,
+            },
+            other => other,
+        })?;
         if self.zlib {
-            put_block(&mut self.sock, &zlib::deflate(payload))?;
-            let packed = get_block(&mut self.sock, self.max)?;
-            return Ok(zlib::inflate(&packed, self.max)?);
+            return Ok(zlib::inflate(&reply, self.max)?);
         }
-        put_block(&mut self.sock, payload)?;
-        get_block(&mut self.sock, self.max)
+        Ok(reply)
     }
 
     /// The stream, to half-close it when done.

@@ -104,7 +104,8 @@ impl UdpClient {
     pub fn request(&mut self, message: &[u8], backoff: Backoff) -> io::Result<Response> {
         self.drain()?;
         let mut tries = 0;
-        for wait in backoff {
+        let mut waits = backoff.peekable();
+        while let Some(wait) = waits.next() {
             tries += 1;
             let sent_at = self.send(message)?;
             if let Some(reply) = self.receive_for(message, wait)? {
@@ -115,7 +116,11 @@ impl UdpClient {
                     tries,
                 });
             }
-            tracing::info!(server = %self.server, waited = ?wait, "no reply, resending");
+            if waits.peek().is_some() {
+                tracing::info!(server = %self.server, waited = ?wait, "no reply, resending");
+            } else {
+                tracing::info!(server = %self.server, waited = ?wait, tries, "no reply, giving up");
+            }
         }
         self.remember(message);
         Err(NetError::ServerDown { tries }.into())

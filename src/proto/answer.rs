@@ -21,6 +21,15 @@ impl Answer {
     /// Every policy, for a client that does not know which one the server runs.
     pub const ALL: [Answer; 3] = [Answer::Upper, Answer::Echo, Answer::Pong];
 
+    /// The name used on the command line (`--reply upper`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Answer::Upper => "upper",
+            Answer::Echo => "echo",
+            Answer::Pong => "pong",
+        }
+    }
+
     /// Appends the answer to one whole request (a datagram, a frame payload)
     /// to `out`. An incomplete character at its end is sent as it is.
     pub fn reply_once(self, request: &[u8], out: &mut Vec<u8>) {

@@ -9,7 +9,6 @@
 
 use super::{ServerConfig, run};
 use crate::conn::Listener;
-use crate::logging::SUMMARY;
 use crate::net::{self, DEFAULT_BACKLOG, ListenOptions};
 use crate::proto::SessionFactory;
 use crate::ready;
@@ -172,7 +171,7 @@ pub fn serve_bound(
     );
     let listeners = std::mem::take(&mut bound.listeners);
     let stats = run(listeners, cfg, factory, shutdown)?;
-    tracing::info!(target: SUMMARY, "{}", stats.summary("connections"));
+    crate::logging::summary(stats.summary("connection"));
     drop(bound);
     Ok(stats)
 }

@@ -5,19 +5,26 @@
 //! the read side of its socket (`shutdown(SHUT_RD)`) makes that `read` return
 //! 0 at once, as if the peer had finished: the handler then flushes its reply
 //! and closes, which is exactly "let in-flight replies finish".
+//!
+//! The registry keeps each connection's descriptor *number*, not a second
+//! descriptor: a client costs one file descriptor, not two. A number is only
+//! safe to use while its socket is open, so the registry's lock orders the
+//! two: a connection leaves the registry (under the lock) before its socket
+//! is closed, and the shutdown sweep holds the lock, so every number it
+//! sees still names that connection's socket.
 
 use crate::conn::Stream;
 use crate::shutdown::Shutdown;
 use slab::Slab;
-use std::net::Shutdown as How;
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// The registry; shared by every worker.
 #[derive(Debug, Default)]
 pub struct Live {
-    /// A second handle to each connection, used only to `shutdown(Read)` it.
-    conns: Mutex<Slab<Option<Stream>>>,
+    /// Each live connection's descriptor number, used only to `shutdown(Read)` it.
+    conns: Mutex<Slab<RawFd>>,
     /// Signalled whenever a connection leaves.
     left: Condvar,
 }
@@ -25,7 +32,8 @@ pub struct Live {
 /// A connection counted as live until this is dropped.
 #[derive(Debug)]
 pub struct Tracked {
-    /// The connection itself.
+    /// The connection itself (closed after it has left the registry: fields
+    /// drop after `Drop::drop` has run).
     pub conn: Stream,
     live: Arc<Live>,
     key: usize,
@@ -43,15 +51,14 @@ impl Drop for Tracked {
 }
 
 impl Live {
-    fn lock(&self) -> MutexGuard<'_, Slab<Option<Stream>>> {
+    fn lock(&self) -> MutexGuard<'_, Slab<RawFd>> {
         // A panic elsewhere cannot leave the slab half-updated; keep serving.
         self.conns.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Counts `conn` as live until the returned [`Tracked`] is dropped.
     pub fn track(self: &Arc<Self>, conn: Stream) -> Tracked {
-        let handle = conn.try_clone().ok();
-        let key = self.lock().insert(handle);
+        let key = self.lock().insert(conn.as_fd().as_raw_fd());
         Tracked {
             conn,
             live: Arc::clone(self),
@@ -87,10 +94,10 @@ impl Live {
 
     /// Ends the read side of every live connection, waking blocked readers.
     pub fn stop_reading_all(&self) {
-        for (_, handle) in self.lock().iter() {
-            if let Some(conn) = handle {
-                let _ = conn.shutdown(How::Read);
-            }
+        let conns = self.lock();
+        for (_, &fd) in conns.iter() {
+            // The lock is held: this number still names the tracked socket.
+            let _ = nix::sys::socket::shutdown(fd, nix::sys::socket::Shutdown::Read);
         }
     }
 

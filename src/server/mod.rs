@@ -21,6 +21,7 @@ pub mod drive;
 pub mod edge;
 pub mod fork;
 pub mod live;
+pub mod pktinfo;
 pub mod poll;
 pub mod pool;
 pub mod sequential;
@@ -62,8 +63,9 @@ pub const FD_RESERVE: usize = 64;
 /// A client silent this long is closed, by default.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// Says, once per episode, that the connection cap was reached (and, at
-/// `-v`, when it is left), instead of a line per client turned away.
+/// Says, once per episode, that the connection cap was reached and when it
+/// is left (both at the default level, so an episode always has its end),
+/// instead of a line per client turned away.
 pub fn log_cap(reached: bool, cap: usize) {
     if reached {
         tracing::warn!(
@@ -71,7 +73,7 @@ pub fn log_cap(reached: bool, cap: usize) {
             "at the connection cap: new clients wait in the listen backlog"
         );
     } else {
-        tracing::info!(max_conns = cap, "below the connection cap again: accepting");
+        tracing::warn!(max_conns = cap, "below the connection cap again: accepting");
     }
 }
 

@@ -3,8 +3,11 @@
 //! There is no connection and no accept: `recv_from` tells who sent each
 //! datagram and `send_to` answers that address. The receive buffer holds the
 //! largest UDP payload (65,507 bytes over IPv4), so nothing is ever truncated.
+//! On a wildcard address each answer leaves from the local address its
+//! request arrived on ([`super::pktinfo`]).
 //! `--drop` and `--delay` simulate the lossy, slow network the client must survive.
 
+use super::pktinfo;
 use crate::proto::answer::Answer;
 use crate::shutdown::Shutdown;
 use crate::stats::Stats;
@@ -69,8 +72,15 @@ pub fn serve(socket: &UdpSocket, cfg: &UdpServerConfig, shutdown: &Shutdown, sta
     let mut dropper = Dropper::new(cfg.drop, cfg.seed);
     socket.set_nonblocking(false)?;
     socket.set_read_timeout(Some(IDLE_CHECK))?;
+    let wildcard = pktinfo::enable(socket)?;
+    let mut control = pktinfo::control_buffer();
     while cfg.exit_after.is_none_or(|n| stats.served() < n) && !shutdown.flagged() {
-        let (n, from) = match socket.recv_from(&mut buf) {
+        let received = if wildcard {
+            pktinfo::recv(socket, &mut buf, &mut control)
+        } else {
+            socket.recv_from(&mut buf).map(|(n, from)| (n, from, None))
+        };
+        let (n, from, arrival) = match received {
             Ok(got) => got,
             Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
                 // Idle: a trigger from another thread or process shows in the pipe.
@@ -86,7 +96,10 @@ pub fn serve(socket: &UdpSocket, cfg: &UdpServerConfig, shutdown: &Shutdown, sta
         let datagram = buf.get(..n).unwrap_or_default();
         stats.add_served();
         stats.add_in(n);
-        tracing::debug!(peer = %from, bytes = n, "recv_from");
+        match arrival {
+            Some(at) => tracing::debug!(peer = %from, bytes = n, to = %at.local(), "recvmsg"),
+            None => tracing::debug!(peer = %from, bytes = n, "recv_from"),
+        }
         if dropper.drops() {
             tracing::info!(peer = %from, bytes = n, "datagram dropped (--drop)");
             continue;
@@ -97,7 +110,7 @@ pub fn serve(socket: &UdpSocket, cfg: &UdpServerConfig, shutdown: &Shutdown, sta
         }
         out.clear();
         cfg.reply.reply_once(datagram, &mut out);
-        match socket.send_to(&out, from) {
+        match pktinfo::send(socket, &out, from, arrival) {
             Ok(sent) => {
                 stats.add_out(sent);
                 tracing::debug!(peer = %from, bytes = sent, "send_to");

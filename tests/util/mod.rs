@@ -15,8 +15,10 @@ use std::time::{Duration, Instant};
 /// How long a server may take to print its ready line.
 const READY_WITHIN: Duration = Duration::from_secs(15);
 
+/// The binary under test: this build's, or `NETLAB_BIN` (to run a test
+/// against another build, such as the one before a fix).
 pub fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_netlab"))
+    std::env::var_os("NETLAB_BIN").map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_netlab")), PathBuf::from)
 }
 
 pub fn netlab(args: &[&str]) -> Command {
@@ -282,35 +284,60 @@ def recvall(sock, length):
 }
 pub(crate) use py_recvall;
 
-/// Threads sending `size`-byte datagrams to `target` as fast as they can
-/// (and throwing the replies away) until [`Flood::stop`].
+/// Threads sending `size`-byte datagrams to `target` as fast as the server
+/// answers them (and throwing the replies away) until [`Flood::stop`].
+///
+/// Each sender keeps a small window of datagrams in flight, sized so that
+/// every sender's window together takes well under the server's receive
+/// buffer (rmem_default, 208 KiB, counts ~768 bytes of overhead per
+/// datagram): the server is never idle, yet another client's datagram
+/// always finds room. A flood that overfilled the buffer would make the
+/// canary depend on winning a race for the last free slot.
 pub struct Flood {
     stop: Arc<std::sync::atomic::AtomicBool>,
     senders: Vec<thread::JoinHandle<u64>>,
 }
 
 impl Flood {
+    /// Starts the senders and returns once `warm` datagrams have been
+    /// answered (bounded by 10 s): the flood is on.
     pub fn start(target: SocketAddr, size: usize, threads: usize) -> Flood {
+        const WARM: u64 = 200;
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let answered = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let window = (48 * 1024 / (size + 768) / threads.max(1)).max(1);
         let senders = (0..threads)
             .map(|_| {
-                let stop = Arc::clone(&stop);
+                let (stop, answered) = (Arc::clone(&stop), Arc::clone(&answered));
                 thread::spawn(move || {
                     let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
-                    sock.set_nonblocking(true).expect("nonblocking");
+                    sock.set_read_timeout(Some(Duration::from_millis(20))).expect("timeout");
                     let datagram = vec![b'f'; size];
                     let mut sink = vec![0u8; 65_536];
-                    let mut sent = 0u64;
+                    let (mut sent, mut in_flight) = (0u64, 0usize);
                     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                        if sock.send_to(&datagram, target).is_ok() {
+                        while in_flight < window && sock.send_to(&datagram, target).is_ok() {
                             sent += 1;
+                            in_flight += 1;
                         }
-                        while sock.recv(&mut sink).is_ok() {}
+                        match sock.recv(&mut sink) {
+                            Ok(_) => {
+                                in_flight = in_flight.saturating_sub(1);
+                                answered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            }
+                            // Nothing for 20 ms: the window was lost (or the server stopped).
+                            Err(_) => in_flight = 0,
+                        }
                     }
                     sent
                 })
             })
             .collect();
+        let started = Instant::now();
+        while answered.load(std::sync::atomic::Ordering::Relaxed) < WARM && started.elapsed() < Duration::from_secs(10)
+        {
+            thread::sleep(Duration::from_millis(5));
+        }
         Flood { stop, senders }
     }
 
