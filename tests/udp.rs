@@ -347,7 +347,7 @@ fn flooded_udp_server_answers_and_stops_promptly() {
     let status = server.wait_exit(Duration::from_secs(10)).expect("exit");
     let took = signalled.elapsed();
     let sent = flood.stop();
-    assert!(sent > 1000, "no flood to speak of: {sent} datagrams");
+    assert!(sent >= 1000, "no flood to speak of: {sent} datagrams");
     assert!(status.success());
     assert!(
         took < Duration::from_secs(1),

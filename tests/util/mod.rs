@@ -299,10 +299,10 @@ pub struct Flood {
 }
 
 impl Flood {
-    /// Starts the senders and returns once `warm` datagrams have been
+    /// Starts the senders and returns once 1,000 datagrams have been
     /// answered (bounded by 10 s): the flood is on.
     pub fn start(target: SocketAddr, size: usize, threads: usize) -> Flood {
-        const WARM: u64 = 200;
+        const WARM: u64 = 1000;
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let answered = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let window = (48 * 1024 / (size + 768) / threads.max(1)).max(1);
