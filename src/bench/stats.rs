@@ -228,8 +228,12 @@ impl Summary {
             _ => "closed loop: each connection sends its next request when the reply arrives".to_string(),
         };
         format!(
-            "Bench @ {}: {}, {}-byte requests\n  {} connections on {} threads, {load}",
-            self.target, self.proto, self.size, self.conns, self.threads
+            "Bench @ {}: {}, {}-byte requests\n  {} on {}, {load}",
+            self.target,
+            self.proto,
+            self.size,
+            crate::words::count(self.conns as u64, "connection", "connections"),
+            crate::words::count(self.threads as u64, "thread", "threads")
         )
     }
 
@@ -248,8 +252,12 @@ impl Summary {
         );
         let _ = writeln!(
             s,
-            "  Requests      {} in {:.2}s ({} of {} connections served, all open after {:.0} ms)",
-            self.requests, self.duration_s, self.conns_served, self.conns, self.setup_ms
+            "  Requests      {} in {:.2}s ({} of {} served, all open after {:.0} ms)",
+            self.requests,
+            self.duration_s,
+            self.conns_served,
+            crate::words::count(self.conns as u64, "connection", "connections"),
+            self.setup_ms
         );
         let _ = writeln!(s, "  Requests/sec  {:.2}", self.rps);
         let _ = writeln!(s, "  Transfer/sec  {}", human_rate(self.mbps * 1e6));
