@@ -4,8 +4,8 @@
 ///
 /// ```
 /// use netlab::words::count;
-/// assert_eq!(count(1, "try", "tries"), "1 try");
-/// assert_eq!(count(5, "try", "tries"), "5 tries");
+/// assert_eq!(count(1u32, "try", "tries"), "1 try");
+/// assert_eq!(count(5u32, "try", "tries"), "5 tries");
 /// ```
 pub fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
     let n = n.into();

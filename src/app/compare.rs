@@ -77,16 +77,6 @@ fn mode_of(arg: ModeArg) -> Mode {
     super::server::mode(arg)
 }
 
-/// Whether this kernel can run `mode` (io_uring may be refused).
-fn available(mode: Mode) -> std::io::Result<()> {
-    #[cfg(target_os = "linux")]
-    if mode == Mode::Uring {
-        return netlab::server::uring::check();
-    }
-    let _ = mode;
-    Ok(())
-}
-
 /// Runs the comparison and prints the table (or one JSON object per mode).
 pub fn run(args: &BenchArgs, quiet: bool) -> anyhow::Result<()> {
     let stopper = &super::bench::stopper()?;
@@ -112,7 +102,7 @@ pub fn run(args: &BenchArgs, quiet: bool) -> anyhow::Result<()> {
         if stopper.is_stopped() {
             break;
         }
-        if let Err(why) = available(mode) {
+        if let Err(why) = mode.available() {
             tracing::warn!("{} skipped: {why}", mode.name());
             continue;
         }

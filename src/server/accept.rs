@@ -1,6 +1,7 @@
 //! The one blocking accept loop, shared by the sequential, thread, pool and
 //! fork modes (which differ only in what they do with a connection), and the
-//! accept-error classifier that the poll mode reuses.
+//! accept-error policy that the event loops use too (through
+//! [`super::event_loop::LoopPolicy::accept_failed`]).
 //!
 //! `accept` fails for reasons that are not the server's fault: a client that
 //! reset its connection while it sat in the backlog (`ECONNABORTED`) is
@@ -42,6 +43,18 @@ pub fn classify(err: &io::Error) -> AcceptError {
         None if err.kind() == io::ErrorKind::WouldBlock => AcceptError::Skip,
         None => AcceptError::Pause,
     }
+}
+
+/// Classifies an `accept` error and logs it the one way every loop does:
+/// a skip at debug, a pause as a warning (a fatal error is the caller's to return).
+pub fn note(err: &io::Error) -> AcceptError {
+    let what = classify(err);
+    match what {
+        AcceptError::Skip => tracing::debug!(error = %err, "accept skipped"),
+        AcceptError::Pause => tracing::warn!(error = %err, "accept failed, pausing"),
+        AcceptError::Fatal => {}
+    }
+    what
 }
 
 /// What a mode does with each accepted connection.
@@ -97,10 +110,9 @@ pub fn accept_loop(
             Ok(got) => got,
             Err(e) => {
                 ctx.unclaim_accept();
-                match classify(&e) {
-                    AcceptError::Skip => tracing::debug!(error = %e, "accept skipped"),
+                match note(&e) {
+                    AcceptError::Skip => {}
                     AcceptError::Pause => {
-                        tracing::warn!(error = %e, "accept failed, pausing");
                         ctx.shutdown.sleep(PAUSE);
                     }
                     AcceptError::Fatal => return Err(e),
@@ -108,7 +120,7 @@ pub fn accept_loop(
                 continue;
             }
         };
-        tracing::debug!(peer = %peer.map_or_else(|| "unix".to_string(), |p| p.to_string()), "accept");
+        tracing::debug!(peer = %super::peer_label(peer), "accept");
         // Accepted sockets do not inherit O_NONBLOCK on Linux, but be explicit.
         if let Err(e) = conn.set_nonblocking(false) {
             tracing::warn!(error = %e, "cannot set up connection");

@@ -126,19 +126,6 @@ pub fn log_fd_limit() {
     }
 }
 
-/// Checks that the kernel can run the chosen mode, before the ready line.
-///
-/// # Errors
-/// For `uring` where io_uring is refused: `io_uring is not available here (CAUSE): use --mode poll`.
-fn check_mode(cfg: &ServerConfig) -> io::Result<()> {
-    #[cfg(target_os = "linux")]
-    if cfg.mode == super::Mode::Uring {
-        super::uring::check()?;
-    }
-    let _ = cfg;
-    Ok(())
-}
-
 /// Binds, announces `server ready on ADDR`, serves every connection with a
 /// session from `factory` until `shutdown`, cleans up and logs the summary.
 ///
@@ -159,7 +146,8 @@ pub fn serve_bound(
     factory: SessionFactory,
     shutdown: Shutdown,
 ) -> io::Result<Arc<Stats>> {
-    check_mode(&cfg)?;
+    // A kernel that refuses the mode says so before the ready line.
+    cfg.mode.available()?;
     log_fd_limit();
     ready::announce(&bound.addr)?;
     tracing::info!(

@@ -145,7 +145,7 @@ pub fn run(listener: Listener, ctx: &Arc<Ctx>) -> io::Result<()> {
         // watcher: the pipe is shared, and the parent's shutdown wakes it too.
         drop(listener);
         let tracked = ctx.live.track(conn);
-        if let Err(e) = super::wake_readers_on_shutdown(ctx) {
+        if let Err(e) = super::ctx::wake_readers_on_shutdown(ctx) {
             tracing::warn!(error = %e, "no shutdown watcher in the child");
         }
         let Report { bytes_in, bytes_out } = drive::serve(&tracked.conn, info, ctx);

@@ -1,141 +1,122 @@
-//! Accepting in the ring: one multishot accept on the listener, completing
-//! once per connection until cancelled; stopped at this ring's share of the
-//! connection cap and on running out of descriptors (EMFILE), re-armed when
-//! a connection closes or the pause is over. (Connections the kernel
-//! accepted before a cancel lands are still served: the cap can be passed
-//! by the few completions already on their way.)
+//! The listener and its multishot accept: one submission that keeps
+//! completing, one connection each time, until it is cancelled or fails
+//! (EMFILE). It is stopped at this ring's share of the connection cap and on
+//! running out of descriptors, and armed again when a connection closes or
+//! the pause is over. (Connections the kernel accepted before a cancel lands
+//! are still served: the cap can be passed by the few completions already
+//! on their way.)
 
-use super::token::{GENERATION_MASK, Kind};
-use super::worker::{Recv, UConn, Worker, errno, token};
-use crate::conn::{Stream, canonical};
-use crate::proto::ConnInfo;
-use crate::server::accept::{AcceptError, PAUSE, classify};
-use crate::server::core::Core;
-use crate::server::peer_label;
-use io_uring::opcode;
-use io_uring::types::Fd;
+use super::ring::{Completion, Ring};
+use super::token::{Kind, Token};
+use crate::conn::{Listener, Stream};
+use crate::server::event_loop::{AcceptFailed, LoopPolicy};
 use nix::errno::Errno;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd};
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
-impl Worker<'_> {
-    // ----- accepting -----
+const TOKEN: Token = Token {
+    kind: Kind::Accept,
+    generation: 0,
+    slot: 0,
+};
 
-    fn may_accept(&self) -> bool {
-        self.listener.is_some() && self.stop_by.is_none() && self.accept_resume.is_none() && !self.accept_blocked
+/// The listening socket and the state of its accept.
+pub(super) struct Acceptor {
+    /// `None` once accepting has stopped for good (the last completion may still come).
+    listener: Option<Listener>,
+    /// The listener is a Unix socket (accepted sockets are Unix streams).
+    unix: bool,
+    /// The multishot accept is armed.
+    armed: bool,
+    /// A cancel of the armed accept is on its way.
+    cancelling: bool,
+}
+
+impl Acceptor {
+    pub(super) fn new(listener: Listener) -> Self {
+        Acceptor {
+            unix: matches!(listener, Listener::Unix(_)),
+            listener: Some(listener),
+            armed: false,
+            cancelling: false,
+        }
     }
 
-    /// Arms the multishot accept, when accepting is allowed and it is not armed.
-    pub(super) fn arm_accept(&mut self) -> io::Result<()> {
+    /// Arms the multishot accept when the policy allows another connection
+    /// (`live` are open) and it is not armed already.
+    pub(super) fn arm(&mut self, ring: &mut Ring, policy: &mut LoopPolicy<'_>, live: usize) -> io::Result<()> {
         let Some(fd) = self.listener.as_ref().map(|l| l.as_fd().as_raw_fd()) else {
             return Ok(());
         };
-        if self.accept_armed || !self.may_accept() {
+        if self.armed || !policy.may_accept(live) {
             return Ok(());
         }
-        tracing::debug!("submit accept (multishot)");
-        let entry = opcode::AcceptMulti::new(Fd(fd))
-            .build()
-            .user_data(token(Kind::Accept, 0, 0));
-        self.push_plain(&entry)?;
-        self.accept_armed = true;
-        self.ops += 1;
+        ring.accept_multi(fd, TOKEN)?;
+        self.armed = true;
         Ok(())
     }
 
     /// Stops the multishot accept (its last completion comes later).
-    pub(super) fn cancel_accept(&mut self) -> io::Result<()> {
-        if self.accept_armed && !self.accept_cancelled {
-            self.accept_cancelled = true;
+    pub(super) fn cancel(&mut self, ring: &mut Ring) -> io::Result<()> {
+        if self.armed && !self.cancelling {
+            self.cancelling = true;
             tracing::debug!("submit cancel (accept)");
-            let entry = opcode::AsyncCancel::new(token(Kind::Accept, 0, 0))
-                .build()
-                .user_data(token(Kind::Cancel, 0, 0));
-            self.push_plain(&entry)?;
+            ring.cancel(TOKEN)?;
         }
         Ok(())
     }
 
-    pub(super) fn on_accept(&mut self, res: i32, more: bool) -> io::Result<()> {
-        if !more {
-            self.accept_armed = false;
-            self.accept_cancelled = false;
-            self.ops -= 1;
+    /// Stops accepting for good: cancels, and gives up the listener.
+    ///
+    /// The listening socket stays open while the accept may still complete:
+    /// it is closed only with this acceptor, after the ring has drained.
+    pub(super) fn stop(&mut self, ring: &mut Ring) -> io::Result<()> {
+        self.cancel(ring)?;
+        if !self.armed {
+            self.listener = None;
         }
-        if res >= 0 {
+        Ok(())
+    }
+
+    /// Whether the accept's final completion is still to come.
+    pub(super) fn is_armed(&self) -> bool {
+        self.armed
+    }
+
+    /// An accept completion: the new socket, if one came. Errors go through
+    /// the loop's accept policy (a pause cancels the accept until it ends).
+    ///
+    /// # Errors
+    /// A fatal accept error: the listener is broken.
+    pub(super) fn completed(
+        &mut self,
+        c: &Completion,
+        ring: &mut Ring,
+        policy: &mut LoopPolicy<'_>,
+        now: Instant,
+    ) -> io::Result<Option<Stream>> {
+        if !c.more {
+            self.armed = false;
+            self.cancelling = false;
+        }
+        if c.res >= 0 {
             // SAFETY: a successful accept completion hands over a new
             // descriptor that nothing else owns.
             let sock = unsafe {
                 if self.unix {
-                    Stream::Unix(std::os::unix::net::UnixStream::from_raw_fd(res))
+                    Stream::Unix(std::os::unix::net::UnixStream::from_raw_fd(c.res))
                 } else {
-                    Stream::Tcp(std::net::TcpStream::from_raw_fd(res))
+                    Stream::Tcp(std::net::TcpStream::from_raw_fd(c.res))
                 }
             };
-            self.accepted(sock)?;
-        } else if errno(res) != Errno::ECANCELED {
-            let e = io::Error::from_raw_os_error(-res);
-            match classify(&e) {
-                AcceptError::Skip => tracing::debug!(error = %e, "accept skipped"),
-                AcceptError::Pause => {
-                    tracing::warn!(error = %e, "accept failed, pausing");
-                    self.accept_resume = Some(Instant::now() + PAUSE);
-                    self.cancel_accept()?;
-                }
-                AcceptError::Fatal => return Err(e),
-            }
+            return Ok(Some(sock));
         }
-        self.arm_accept()
-    }
-
-    fn accepted(&mut self, sock: Stream) -> io::Result<()> {
-        if self.stop_by.is_some() || !self.ctx.claim_accept() {
-            // --exit-after is used up (or shutting down): this one is turned away.
-            self.listener = None;
-            return self.cancel_accept();
+        if Errno::from_raw(-c.res) != Errno::ECANCELED
+            && policy.accept_failed(io::Error::from_raw_os_error(-c.res), now)? == AcceptFailed::Paused
+        {
+            self.cancel(ring)?;
         }
-        let peer = match &sock {
-            Stream::Tcp(s) => s.peer_addr().ok().map(canonical),
-            Stream::Unix(_) => None,
-        };
-        if self.ctx.cfg.nodelay {
-            let _ = sock.set_nodelay();
-        }
-        self.open(sock, peer)?;
-        if self.conns.len() >= self.cap {
-            crate::server::log_cap(true, self.cap);
-            self.accept_blocked = true;
-            self.cancel_accept()?;
-        }
-        Ok(())
-    }
-
-    fn open(&mut self, sock: Stream, peer: Option<std::net::SocketAddr>) -> io::Result<()> {
-        let info = ConnInfo {
-            peer,
-            accepted_at: SystemTime::now(),
-        };
-        let label = peer_label(peer);
-        tracing::debug!(peer = %label, fd = sock.as_fd().as_raw_fd(), "complete accept");
-        tracing::info!(peer = %label, "connection opened");
-        self.next_generation = (self.next_generation + 1) & GENERATION_MASK;
-        let generation = self.next_generation;
-        let (core, timer) = Core::start((self.ctx.factory)(&info), label, self.ctx.cfg.delay, self.now);
-        let key = self.conns.insert(UConn {
-            fd: sock.as_fd().as_raw_fd(),
-            sock,
-            core,
-            generation,
-            recv: Recv::Idle,
-            send_buf: Vec::new(),
-            send_off: 0,
-            sending: false,
-            closing: None,
-        });
-        if let Some(at) = timer {
-            self.timers.push_back((at, key, u64::from(generation)));
-        }
-        self.step_done(key)
+        Ok(None)
     }
 }

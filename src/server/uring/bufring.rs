@@ -3,22 +3,37 @@
 //! so an idle connection holds none; the loop copies the bytes into the
 //! session at once and hands the buffer back in the same batch.
 //!
-//! Layout (the kernel's): an array of `entries` 16-byte descriptors
-//! (address, length, buffer id) in page-aligned memory; the tail that tells
-//! the kernel how many are published overlays the reserved field of entry 0,
-//! so an entry is filled field by field, never written whole.
+//! Layout (the kernel's `io_uring_buf`): an array of `entries` 16-byte
+//! descriptors (address, length, buffer id) in page-aligned memory; the tail
+//! that tells the kernel how many are published overlays the reserved field
+//! of entry 0. So a descriptor is written field by field through raw
+//! pointers, never through a `&mut` to the whole entry (which would overlap
+//! the tail the kernel reads), and the tail only through an atomic.
+//!
+//! A completion's buffer is taken with [`BufRing::lend`]: the [`Lent`] guard
+//! derefs to the bytes and gives the buffer back when it is dropped, so no
+//! path (an error, a connection long gone) can forget to return it.
 
 use io_uring::Submitter;
-use io_uring::types::BufRingEntry;
 use std::alloc::{self, Layout};
 use std::io;
-use std::ptr::NonNull;
+use std::ptr::{NonNull, addr_of, addr_of_mut};
 use std::sync::atomic::{AtomicU16, Ordering};
+
+/// One descriptor, as the kernel lays out `struct io_uring_buf`.
+#[repr(C)]
+struct Desc {
+    addr: u64,
+    len: u32,
+    bid: u16,
+    /// Entry 0's is the ring's tail.
+    resv: u16,
+}
 
 /// A registered buffer ring and the buffers it lends.
 pub struct BufRing {
     /// The descriptor array (page-aligned, `layout` bytes, zeroed at start).
-    ring: NonNull<BufRingEntry>,
+    ring: NonNull<Desc>,
     layout: Layout,
     /// The buffers, `entries × size` bytes; buffer `bid` is at `bid × size`.
     /// Raw memory, not a Rust buffer: the kernel writes into it behind our back.
@@ -54,12 +69,11 @@ impl BufRing {
             .flatten()
             .and_then(|p| usize::try_from(p).ok())
             .unwrap_or(4096);
-        let bytes = (usize::from(entries) * std::mem::size_of::<BufRingEntry>()).div_ceil(page) * page;
+        let bytes = (usize::from(entries) * std::mem::size_of::<Desc>()).div_ceil(page) * page;
         let layout = Layout::from_size_align(bytes, page).map_err(io::Error::other)?;
         // SAFETY: `layout` has a non-zero size (at least one page).
         let raw = unsafe { alloc::alloc_zeroed(layout) };
-        let ring =
-            NonNull::new(raw.cast::<BufRingEntry>()).ok_or_else(|| io::Error::from(io::ErrorKind::OutOfMemory))?;
+        let ring = NonNull::new(raw.cast::<Desc>()).ok_or_else(|| io::Error::from(io::ErrorKind::OutOfMemory))?;
         let data_layout = Layout::from_size_align(usize::from(entries) * size, 64).map_err(io::Error::other)?;
         // SAFETY: a non-zero size (entries ≥ 1, size ≥ 1).
         let data = NonNull::new(unsafe { alloc::alloc_zeroed(data_layout) });
@@ -90,41 +104,72 @@ impl BufRing {
         Ok(bufs)
     }
 
-    /// The first `len` bytes of buffer `bid`, as a receive filled it.
-    pub fn buffer(&self, bid: u16, len: usize) -> &[u8] {
-        if bid >= self.entries {
-            return &[];
-        }
-        // The kernel wrote these bytes before posting the completion that
-        // named `bid`, and does not touch the buffer again until it is given back.
-        // SAFETY: buffer `bid` (checked above) lies inside the allocation `bufs` owns.
-        unsafe { std::slice::from_raw_parts(self.data.as_ptr().add(usize::from(bid) * self.size), len.min(self.size)) }
+    /// Takes buffer `bid`, which a completion says holds `len` received
+    /// bytes; it goes back to the ring when the guard is dropped. `None` for
+    /// an id this ring never lent.
+    pub fn lend(&mut self, bid: u16, len: usize) -> Option<Lent<'_>> {
+        (bid < self.entries).then(|| Lent {
+            len: len.min(self.size),
+            bid,
+            ring: self,
+        })
     }
 
     /// Queues buffer `bid` to be lent again (the kernel sees it at [`BufRing::publish`]).
-    pub fn give_back(&mut self, bid: u16) {
+    fn give_back(&mut self, bid: u16) {
         if bid >= self.entries {
             return;
         }
         let slot = usize::from(self.tail & (self.entries - 1));
         let addr = self.data.as_ptr() as u64 + (usize::from(bid) * self.size) as u64;
-        // The kernel only reads descriptors before the published tail, and
-        // this one is past it until `publish`.
-        // SAFETY: `slot` is masked below `entries`: inside the owned ring, unshared.
-        let entry = unsafe { &mut *self.ring.as_ptr().add(slot) };
-        entry.set_addr(addr);
-        entry.set_len(self.size as u32);
-        entry.set_bid(bid);
+        let len = u32::try_from(self.size).unwrap_or(u32::MAX);
+        // SAFETY: `slot` is masked below `entries`, so the descriptor lies in
+        // the ring this struct owns. The kernel reads only descriptors before
+        // the published tail, and this one is past it until `publish`. The
+        // fields are written through raw pointers: no reference to the entry
+        // is made, so none overlaps entry 0's tail.
+        unsafe {
+            let desc = self.ring.as_ptr().add(slot);
+            addr_of_mut!((*desc).addr).write(addr);
+            addr_of_mut!((*desc).len).write(len);
+            addr_of_mut!((*desc).bid).write(bid);
+        }
         self.tail = self.tail.wrapping_add(1);
     }
 
     /// Publishes every buffer given back since the last publish (one store).
     pub fn publish(&self) {
-        // The kernel reads the tail with acquire semantics, so a release
-        // store publishes the descriptors written before it.
-        // SAFETY: `ring` is the owned ring's first descriptor; its tail is a u16.
-        let tail = unsafe { &*BufRingEntry::tail(self.ring.as_ptr()).cast::<AtomicU16>() };
+        // SAFETY: the tail is entry 0's `resv`, a u16 aligned for atomic
+        // access, which the kernel only reads (with acquire semantics); this
+        // side touches it only through this atomic. The release store then
+        // publishes the descriptors written before it.
+        let tail = unsafe { AtomicU16::from_ptr(addr_of!((*self.ring.as_ptr()).resv).cast_mut()) };
         tail.store(self.tail, Ordering::Release);
+    }
+}
+
+/// A provided buffer a completion filled, lent out until this is dropped.
+pub struct Lent<'a> {
+    ring: &'a mut BufRing,
+    bid: u16,
+    len: usize,
+}
+
+impl std::ops::Deref for Lent<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        let start = usize::from(self.bid) * self.ring.size;
+        // SAFETY: buffer `bid` (checked in `lend`) lies inside the allocation
+        // the ring owns; the kernel wrote these bytes before posting the
+        // completion that named `bid`, and does not write them again until
+        // the buffer is given back, which only this guard's drop does.
+        unsafe { std::slice::from_raw_parts(self.ring.data.as_ptr().add(start), self.len) }
+    }
+}
+
+impl Drop for Lent<'_> {
+    fn drop(&mut self) {
+        self.ring.give_back(self.bid);
     }
 }
 

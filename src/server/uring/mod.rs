@@ -20,12 +20,19 @@
 //! - Time stays in the loop, as in poll mode: `--delay` timers, the idle and
 //!   linger sweep, and the grace period only set how long the wait may last.
 //! - The shutdown pipe is watched by a one-shot poll inside the ring.
-//! - Every connection follows the same [`super::core::Core`] as poll mode,
-//!   so clients cannot tell the two apart.
+//! - Every connection follows the same [`Lifecycle`](super::lifecycle::Lifecycle)
+//!   and the loop the same [`LoopPolicy`](super::event_loop::LoopPolicy) as
+//!   poll mode, so clients cannot tell the two apart.
+//!
+//! The files, by owner: `worker.rs` is the loop (read it first), `accept.rs`
+//! the listener and its accept, `conn.rs` a connection and its operations,
+//! `ring.rs` the ring and the only place a submission is pushed, `bufring.rs`
+//! the receive buffers, `token.rs` the `user_data` layout.
 
 mod accept;
 mod bufring;
 mod conn;
+mod ring;
 pub mod token;
 mod worker;
 
@@ -138,9 +145,12 @@ pub fn check() -> io::Result<()> {
     let ring = build(size).map_err(|e| refusal(&e, "io_uring_setup"))?;
     let bufs = bufring::BufRing::new(&ring.submitter(), 0, size.buffers, size.buffer_size)
         .map_err(|e| refusal(&e, "registering a buffer ring"))?;
-    // The ring (and its registration) goes first, then the memory it named.
-    drop(ring);
-    drop(bufs);
+    // Nothing was submitted: the kernel gives the group back, then its
+    // memory may go. Should it refuse, the memory is kept for good.
+    match ring.submitter().unregister_buf_ring(bufs.bgid) {
+        Ok(()) => drop(bufs),
+        Err(_) => std::mem::forget(bufs),
+    }
     Ok(())
 }
 
@@ -149,9 +159,9 @@ pub fn check() -> io::Result<()> {
 /// # Errors
 /// When a ring cannot be set up, or a listener breaks.
 pub fn run(listeners: Vec<Listener>, ctx: &Arc<Ctx>) -> io::Result<()> {
-    super::run_loops(listeners, ctx, "uring", |listener, ctx| {
+    super::workers::run_loops(listeners, ctx, "uring", |listener, ctx| {
         let size = RingSize::from_env();
         let ring = build(size).map_err(|e| refusal(&e, "io_uring_setup"))?;
-        worker::Worker::new(ring, size, listener, ctx)?.run()
+        worker::Worker::new(ring::Ring::new(ring), size, listener, ctx)?.run()
     })
 }

@@ -1,391 +1,360 @@
-//! One ring's event loop: submissions out, completions in, and the same
-//! connection rules as poll mode (`server::core`).
+//! One ring's event loop: submissions out, completions in, the same
+//! connection rules as poll mode ([`Lifecycle`]) and the same loop policy
+//! ([`LoopPolicy`]).
 //!
-//! Who owns what while the kernel works (the contract of every `unsafe`
-//! push below):
-//! - a connection's send buffer (`UConn::send_buf`) is frozen from the send's
-//!   submission to its completion: nothing appends to it, nothing frees it
-//!   (a connection with a send in flight is not dropped; at exit, one whose
-//!   send never completed is leaked rather than freed);
-//! - the receive buffers belong to the buffer ring, which outlives every
-//!   receive (dropped after the ring, or leaked if a receive is still armed);
-//! - the shutdown pipe and listener outlive their operations (owned by the
-//!   server context and this worker).
+//! A request's path: [`Worker::run`] reaps a receive completion →
+//! [`Worker::on_recv`] lends its buffer to [`Lifecycle::received`] (the
+//! session answers; the buffer goes back when the guard drops) →
+//! [`Worker::step_done`] has the connection submit its send ([`UConn::sync`])
+//! and asks the policy whether to close → the send's completion comes back
+//! to [`Worker::on_send`].
+//!
+//! Who owns what while the kernel works: the ring's typed submissions and
+//! their contract are [`Ring`]'s, a send's bytes its connection's
+//! [`super::ring::SendBuf`], the receive buffers the [`BufRing`] (freed only
+//! after their group is unregistered with nothing in flight, else leaked).
 
 use super::RingSize;
+use super::accept::Acceptor;
 use super::bufring::BufRing;
-use super::token::{Kind, Token};
-use crate::conn::{Listener, Stream};
-use crate::server::Ctx;
-use crate::server::core::{Core, Timer, due_timers, expired, sweep_every};
-use crate::shutdown::GRACE;
-use io_uring::types::{Fd, SubmitArgs, Timespec};
-use io_uring::{IoUring, cqueue, opcode, squeue};
+use super::conn::UConn;
+use super::ring::{Completion, Ring};
+use super::token::{GENERATION_MASK, Kind, Token};
+use crate::conn::{Listener, Stream, canonical};
+use crate::proto::ConnInfo;
+use crate::server::event_loop::{LoopPolicy, Settle};
+use crate::server::lifecycle::Lifecycle;
+use crate::server::{Ctx, peer_label};
 use nix::errno::Errno;
 use slab::Slab;
-use std::collections::VecDeque;
 use std::io;
 use std::mem::ManuallyDrop;
-use std::os::fd::{AsRawFd, RawFd};
-use std::time::{Duration, Instant};
+use std::os::fd::{AsFd, AsRawFd};
+use std::time::{Duration, Instant, SystemTime};
 
 /// How long the loop waits at most for the last operations at exit.
 const DRAIN: Duration = Duration::from_secs(1);
 
-/// A connection's multishot receive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Recv {
-    /// None armed.
-    Idle,
-    /// Armed: completions keep coming until one without `F_MORE`.
-    Armed,
-    /// Armed, and a cancel is on its way.
-    Cancelling,
-}
-
-/// One client of the ring.
-pub(super) struct UConn {
-    /// The socket (closed when the connection is dropped, after its operations).
-    pub(super) sock: Stream,
-    /// Its descriptor, as submissions name it.
-    pub(super) fd: RawFd,
-    /// The session, pending replies and phase: the rules poll mode follows too.
-    pub(super) core: Core,
-    /// Tells this connection's completions from those of a slot's earlier tenant.
-    pub(super) generation: u32,
-    /// The state of its multishot receive.
-    pub(super) recv: Recv,
-    /// The bytes of the send in flight (frozen until its completion).
-    pub(super) send_buf: Vec<u8>,
-    /// How much of `send_buf` the kernel has sent.
-    pub(super) send_off: usize,
-    /// A send is in flight: `send_buf` must not change.
-    pub(super) sending: bool,
-    /// The connection is done (and why); it goes once its operations have completed.
-    pub(super) closing: Option<&'static str>,
-}
+const SHUTDOWN: Token = Token {
+    kind: Kind::Shutdown,
+    generation: 0,
+    slot: 0,
+};
 
 /// One ring and its connections.
 pub(super) struct Worker<'a> {
-    /// Settings, counters, the session factory, the shutdown handle.
-    pub(super) ctx: &'a Ctx,
+    /// Timers, sweep, stop sequence, cap: the rules shared with poll mode.
+    policy: LoopPolicy<'a>,
     /// The submission and completion queues shared with the kernel.
-    pub(super) ring: IoUring,
+    ring: Ring,
     /// The receive buffers: freed after their group is unregistered, or leaked
     /// while a receive may still write into them (see `Drop`).
-    pub(super) bufs: ManuallyDrop<BufRing>,
-    /// The listening socket; `None` once accepting has stopped for good.
-    pub(super) listener: Option<Listener>,
-    /// The listener is a Unix socket (accepted sockets are Unix streams).
-    pub(super) unix: bool,
-    /// The multishot accept is armed.
-    pub(super) accept_armed: bool,
-    /// A cancel of the armed accept is on its way.
-    pub(super) accept_cancelled: bool,
+    bufs: ManuallyDrop<BufRing>,
+    /// The listener and its multishot accept.
+    acceptor: Acceptor,
     /// The connections, keyed by slot (the `slot` of their tokens).
-    pub(super) conns: Slab<UConn>,
-    /// `--delay` timers in deadline order.
-    pub(super) timers: VecDeque<Timer>,
+    conns: Slab<UConn>,
     /// The completions of one batch (kept to reuse its memory).
-    pub(super) cqes: Vec<cqueue::Entry>,
+    completions: Vec<Completion>,
     /// The generation the next connection gets.
-    pub(super) next_generation: u32,
+    next_generation: u32,
     /// Connections whose receive ran out of buffers, re-armed after the batch.
-    pub(super) rearm: Vec<(usize, u32)>,
-    /// Operations whose last completion has not come (receives, sends, the accept).
-    pub(super) ops: usize,
-    /// Submissions that found the queue full and the kernel busy; queued first thing next turn.
-    pub(super) deferred: VecDeque<squeue::Entry>,
-    /// Accepting waits for a connection to close (this ring's share of the cap is reached).
-    pub(super) accept_blocked: bool,
-    /// Accepting waits until then (it ran out of descriptors).
-    pub(super) accept_resume: Option<Instant>,
-    /// When the idle and linger sweep runs next.
-    pub(super) next_sweep: Instant,
-    /// Shutting down: the grace period ends then.
-    pub(super) stop_by: Option<Instant>,
-    /// The shutdown pipe's poll has completed.
-    pub(super) shutdown_polled: bool,
+    starved: Vec<(usize, u32)>,
     /// The time of the batch being handled (one clock read per batch).
-    pub(super) now: Instant,
+    now: Instant,
     /// Receives that found the buffer ring empty (the ring is small for the load).
-    pub(super) enobufs: u64,
-    /// Completions the kernel had to hold back because the completion queue was full.
-    pub(super) overflowed: u64,
-    /// This ring's share of `--max-conns`.
-    pub(super) cap: usize,
+    enobufs: u64,
 }
 
 impl Drop for Worker<'_> {
     fn drop(&mut self) {
-        if self.ops > 0 {
+        if self.ring.in_flight() > 0 {
             // The loop ended (an error) with operations the kernel has not
             // completed: whatever they point at stays allocated. The buffer
-            // ring is left alone (ManuallyDrop) and the connections, whose
-            // send buffers may be in flight, are forgotten.
+            // ring is left alone (ManuallyDrop) and the connections' send
+            // buffers leak themselves while frozen.
             tracing::warn!(
-                operations = self.ops,
+                operations = self.ring.in_flight(),
                 "operations in flight at exit: leaking their buffers"
             );
-            for (_, c) in std::mem::take(&mut self.conns) {
-                std::mem::forget(c);
-            }
             return;
         }
-        // Nothing is outstanding: take the buffer group back from the
-        // kernel, then free it (the ring itself is dropped after this).
-        let _ = self.ring.submitter().unregister_buf_ring(self.bufs.bgid);
-        // SAFETY: no operation is outstanding and the group is unregistered,
-        // so the kernel holds no pointer into `bufs`; it is not used again.
-        unsafe { ManuallyDrop::drop(&mut self.bufs) };
+        // Nothing is outstanding: take the buffer group back from the kernel,
+        // and free it only if the kernel gave it back.
+        match self.ring.submitter().unregister_buf_ring(self.bufs.bgid) {
+            // SAFETY: no operation is outstanding and the group is
+            // unregistered, so the kernel holds no pointer into `bufs`; it is
+            // not used again.
+            Ok(()) => unsafe { ManuallyDrop::drop(&mut self.bufs) },
+            Err(e) => tracing::warn!(error = %e, "the buffer ring stays registered: leaking it"),
+        }
     }
 }
 
-pub(super) fn errno(res: i32) -> Errno {
+fn errno(res: i32) -> Errno {
     Errno::from_raw(-res)
 }
 
 impl<'a> Worker<'a> {
-    pub(super) fn new(ring: IoUring, size: RingSize, listener: Listener, ctx: &'a Ctx) -> io::Result<Self> {
+    pub(super) fn new(ring: Ring, size: RingSize, listener: Listener, ctx: &'a Ctx) -> io::Result<Self> {
         let bufs = BufRing::new(&ring.submitter(), 0, size.buffers, size.buffer_size)
             .map_err(|e| super::refusal(&e, "registering a buffer ring"))?;
+        let now = Instant::now();
         Ok(Worker {
-            ctx,
+            policy: LoopPolicy::new(ctx, now),
             ring,
             bufs: ManuallyDrop::new(bufs),
-            unix: matches!(listener, Listener::Unix(_)),
-            listener: Some(listener),
-            accept_armed: false,
-            accept_cancelled: false,
+            acceptor: Acceptor::new(listener),
             conns: Slab::new(),
-            timers: VecDeque::new(),
-            cqes: Vec::with_capacity(256),
+            completions: Vec::with_capacity(256),
             next_generation: 0,
-            rearm: Vec::new(),
-            ops: 0,
-            deferred: VecDeque::new(),
-            accept_blocked: false,
-            accept_resume: None,
-            next_sweep: Instant::now() + sweep_every(ctx.cfg.idle_timeout),
-            stop_by: None,
-            shutdown_polled: false,
-            now: Instant::now(),
+            starved: Vec::new(),
+            now,
             enobufs: 0,
-            overflowed: 0,
-            cap: ctx.cfg.max_conns_per_worker(),
         })
     }
 
-    /// Queues one submission; a full queue is submitted first, and when the
-    /// kernel is too busy to take it (its completion queue overflowing), the
-    /// entry waits in `deferred` for the next turn of the loop.
-    ///
-    /// # Safety
-    /// Everything `entry` points to must stay valid until its last completion.
-    // SAFETY: callers own what `entry` points to (a connection's send buffer,
-    // the worker's buffer group) and keep it valid until the last completion.
-    pub(super) unsafe fn push(&mut self, entry: &squeue::Entry) -> io::Result<()> {
-        if self.deferred.is_empty() {
-            // SAFETY: the caller keeps the entry's buffers alive.
-            if unsafe { self.ring.submission().push(entry) }.is_ok() {
-                return Ok(());
-            }
-            tracing::debug!("submission queue full: submitting");
-            match self.ring.submit() {
-                Ok(_) => {
-                    // SAFETY: as above.
-                    if unsafe { self.ring.submission().push(entry) }.is_ok() {
-                        return Ok(());
-                    }
-                }
-                Err(e)
-                    if matches!(
-                        e.raw_os_error().map(Errno::from_raw),
-                        Some(Errno::EBUSY | Errno::EINTR | Errno::EAGAIN)
-                    ) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        self.deferred.push_back(entry.clone());
-        Ok(())
-    }
-
-    /// Queues the submissions that were deferred, as far as they fit.
-    fn push_deferred(&mut self) {
-        while let Some(entry) = self.deferred.front() {
-            // The operation has not completed: it was never submitted.
-            // SAFETY: each deferred entry came through `push`, whose contract its owner still keeps.
-            if unsafe { self.ring.submission().push(entry) }.is_err() {
-                return;
-            }
-            self.deferred.pop_front();
-        }
-    }
-
-    /// Queues an operation that points at nothing of ours but file descriptors
-    /// that outlive it (accept, cancel, poll, a multishot receive into the
-    /// buffer ring).
-    pub(super) fn push_plain(&mut self, entry: &squeue::Entry) -> io::Result<()> {
-        // SAFETY: the entry references no memory of ours; the buffer ring
-        // and the fds it names outlive it (see the module doc).
-        unsafe { self.push(entry) }
-    }
-
     pub(super) fn run(&mut self) -> io::Result<()> {
-        let pipe = self.ctx.shutdown.fd().as_raw_fd();
-        let poll = opcode::PollAdd::new(Fd(pipe), nix::poll::PollFlags::POLLIN.bits() as u32)
-            .build()
-            .user_data(token(Kind::Shutdown, 0, 0));
-        self.push_plain(&poll)?;
-        self.arm_accept()?;
+        let pipe = self.policy.ctx.shutdown.fd().as_raw_fd();
+        self.ring.poll_add(pipe, SHUTDOWN)?;
+        self.acceptor.arm(&mut self.ring, &mut self.policy, 0)?;
         loop {
-            self.push_deferred();
-            self.wait()?;
-            self.reap();
-            self.now = Instant::now();
-            let cqes = std::mem::take(&mut self.cqes);
-            for cqe in &cqes {
-                self.complete(cqe)?;
-            }
-            self.cqes = cqes;
-            self.bufs.publish();
-            self.rearm_after_batch()?;
+            self.ring.submit_and_wait(self.policy.timeout(Instant::now()))?;
+            self.batch()?;
+            self.rearm_starved()?;
             self.on_time(self.now)?;
-            if let Some(by) = self.stop_by
-                && (self.conns.is_empty() || self.now >= by)
-            {
+            if self.policy.done(self.now, self.conns.len()) {
                 return self.finish();
             }
         }
     }
 
-    /// Moves the completions that are there into `cqes`, and notes when the
-    /// completion queue overflowed (the kernel keeps those completions and
-    /// hands them over later, but the queue is too small for the load).
-    fn reap(&mut self) {
-        self.cqes.clear();
-        let mut cq = self.ring.completion();
-        let overflow = u64::from(cq.overflow());
-        self.cqes.extend(&mut cq);
-        drop(cq);
-        if overflow > self.overflowed {
-            tracing::warn!(total = overflow, "the completion queue overflowed");
-            self.overflowed = overflow;
+    /// Handles the completions that are there, then publishes the buffers they gave back.
+    fn batch(&mut self) -> io::Result<()> {
+        let mut completions = std::mem::take(&mut self.completions);
+        self.ring.reap(&mut completions);
+        self.now = Instant::now();
+        for c in &completions {
+            self.complete(c)?;
         }
+        self.completions = completions;
+        self.bufs.publish();
+        Ok(())
     }
 
-    /// Submits what is queued and waits for a completion or the next deadline.
-    fn wait(&mut self) -> io::Result<()> {
-        self.wait_for(self.next_timeout())
-    }
-
-    /// Submits what is queued and waits for a completion or `timeout`.
-    fn wait_for(&mut self, timeout: Duration) -> io::Result<()> {
-        let ts = Timespec::from(timeout);
-        let args = SubmitArgs::new().timespec(&ts);
-        match self.ring.submitter().submit_with_args(1, &args) {
-            Ok(_) => Ok(()),
-            // A timeout, a signal, or a full completion queue to reap: all normal.
-            Err(e)
-                if matches!(
-                    e.raw_os_error().map(Errno::from_raw),
-                    Some(Errno::ETIME | Errno::EINTR | Errno::EBUSY | Errno::EAGAIN)
-                ) =>
-            {
+    fn complete(&mut self, c: &Completion) -> io::Result<()> {
+        match c.token {
+            Some(t) if t.kind == Kind::Accept => self.on_accept(c),
+            Some(t) if t.kind == Kind::Recv => self.on_recv(t, c),
+            Some(t) if t.kind == Kind::Send => self.on_send(t, c),
+            Some(t) if t.kind == Kind::Shutdown => {
+                self.begin_stop();
                 Ok(())
             }
-            Err(e) => Err(e),
+            _ => {
+                // A cancel's own completion (or one for nobody): a buffer it
+                // carries still goes back to the ring.
+                drop(c.buffer.and_then(|bid| self.bufs.lend(bid, 0)));
+                Ok(())
+            }
         }
     }
 
-    fn next_timeout(&self) -> Duration {
-        let now = Instant::now();
-        let mut next = self.next_sweep;
-        if let Some(&(at, _, _)) = self.timers.front() {
-            next = next.min(at);
-        }
-        for at in [self.accept_resume, self.stop_by].into_iter().flatten() {
-            next = next.min(at);
-        }
-        next.saturating_duration_since(now)
+    /// The connection a completion is for, if it is still the one it was submitted for.
+    fn conn_for(&self, t: Token) -> Option<usize> {
+        let key = usize::try_from(t.slot).ok()?;
+        self.conns
+            .get(key)
+            .filter(|c| c.generation == t.generation)
+            .map(|_| key)
     }
 
-    fn complete(&mut self, cqe: &cqueue::Entry) -> io::Result<()> {
-        let (res, flags) = (cqe.result(), cqe.flags());
-        let bid = cqueue::buffer_select(flags);
-        let more = cqueue::more(flags);
-        match Token::decode(cqe.user_data()) {
-            Some(t) if t.kind == Kind::Accept => self.on_accept(res, more)?,
-            Some(t) if t.kind == Kind::Recv => self.on_recv(t, res, more, bid)?,
-            Some(t) if t.kind == Kind::Send => self.on_send(t, res)?,
-            Some(t) if t.kind == Kind::Shutdown => self.begin_stop(),
-            _ => {}
+    fn on_accept(&mut self, c: &Completion) -> io::Result<()> {
+        let accepted = self.acceptor.completed(c, &mut self.ring, &mut self.policy, self.now)?;
+        if let Some(sock) = accepted {
+            if self.policy.stopping() || !self.policy.ctx.claim_accept() {
+                // --exit-after is used up (or shutting down): this one is turned away.
+                self.acceptor.stop(&mut self.ring)?;
+            } else {
+                self.open(sock)?;
+                if !self.policy.may_accept(self.conns.len()) {
+                    self.acceptor.cancel(&mut self.ring)?;
+                }
+            }
         }
-        // Whoever the completion was for (even a connection long gone), a
-        // buffer it carries goes back to the ring.
-        if let Some(bid) = bid {
-            self.bufs.give_back(bid);
+        self.acceptor.arm(&mut self.ring, &mut self.policy, self.conns.len())
+    }
+
+    fn open(&mut self, sock: Stream) -> io::Result<()> {
+        let ctx = self.policy.ctx;
+        let peer = match &sock {
+            Stream::Tcp(s) => s.peer_addr().ok().map(canonical),
+            Stream::Unix(_) => None,
+        };
+        if ctx.cfg.nodelay {
+            let _ = sock.set_nodelay();
+        }
+        let info = ConnInfo {
+            peer,
+            accepted_at: SystemTime::now(),
+        };
+        let label = peer_label(peer);
+        tracing::debug!(peer = %label, fd = sock.as_fd().as_raw_fd(), "complete accept");
+        tracing::info!(peer = %label, "connection opened");
+        self.next_generation = (self.next_generation + 1) & GENERATION_MASK;
+        let generation = self.next_generation;
+        let (life, timer) = Lifecycle::start((ctx.factory)(&info), label, ctx.cfg.delay, self.now);
+        let key = self.conns.insert(UConn::new(sock, life, generation));
+        self.policy.set_timer(timer, key, u64::from(generation));
+        self.step_done(key)
+    }
+
+    fn on_recv(&mut self, t: Token, c: &Completion) -> io::Result<()> {
+        let now = self.now;
+        let len = usize::try_from(c.res).unwrap_or(0);
+        let key = self.conn_for(t);
+        // The buffer goes back to the ring when `lent` drops, whatever happens here.
+        let lent = c.buffer.and_then(|bid| self.bufs.lend(bid, len));
+        let Some((key, conn)) = key.and_then(|k| self.conns.get_mut(k).map(|c| (k, c))) else {
+            return Ok(());
+        };
+        conn.recv_completed(c.more);
+        let timer = match (c.res, lent) {
+            (n, Some(data)) if n > 0 => {
+                self.policy.ctx.stats.add_in(data.len());
+                tracing::debug!(peer = %conn.life.peer, bytes = n, "complete recv");
+                conn.life.received(&data, now)
+            }
+            (0, _) => {
+                tracing::debug!(peer = %conn.life.peer, "complete recv: 0 bytes (EOF)");
+                conn.life.input_ended(now)
+            }
+            (n, _) if n < 0 && errno(n) == Errno::ENOBUFS => {
+                // The ring is short of buffers for this batch: re-armed after it.
+                self.enobufs += 1;
+                conn.starved = true;
+                self.starved.push((key, t.generation));
+                None
+            }
+            (n, _) if n < 0 && errno(n) == Errno::ECANCELED => None,
+            (n, _) => {
+                tracing::debug!(peer = %conn.life.peer, error = %io::Error::from_raw_os_error(-n), "recv failed");
+                conn.life.break_off();
+                None
+            }
+        };
+        self.policy.set_timer(timer, key, u64::from(t.generation));
+        self.step_done(key)
+    }
+
+    fn on_send(&mut self, t: Token, c: &Completion) -> io::Result<()> {
+        let Some(key) = self.conn_for(t) else { return Ok(()) };
+        let Some(conn) = self.conns.get_mut(key) else {
+            return Ok(());
+        };
+        let sent = conn.send_completed(&mut self.ring, key, c.res, self.now)?;
+        self.policy.ctx.stats.add_out(sent);
+        self.step_done(key)
+    }
+
+    /// After any step: the connection syncs its operations with its
+    /// lifecycle, then the policy says whether to half-close or close it.
+    fn step_done(&mut self, key: usize) -> io::Result<()> {
+        let group = self.bufs.bgid;
+        let Some(conn) = self.conns.get_mut(key) else {
+            return Ok(());
+        };
+        conn.sync(&mut self.ring, key, group)?;
+        if conn.closing().is_none() {
+            match self.policy.settle(&mut conn.life, self.now) {
+                Settle::Keep => return Ok(()),
+                Settle::HalfClose => {
+                    conn.half_close();
+                    return Ok(());
+                }
+                Settle::Close(why) => return self.close(key, why),
+            }
+        }
+        self.finalize_if_idle(key)
+    }
+
+    /// Ends the connection: its operations are stopped, and it goes once
+    /// the last of their completions has come.
+    fn close(&mut self, key: usize, why: &'static str) -> io::Result<()> {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return Ok(());
+        };
+        conn.begin_close(&mut self.ring, key, why)?;
+        self.finalize_if_idle(key)
+    }
+
+    /// Drops a closing connection whose operations are all over.
+    fn finalize_if_idle(&mut self, key: usize) -> io::Result<()> {
+        if !self.conns.get(key).is_some_and(UConn::may_go) {
+            return Ok(());
+        }
+        let conn = self.conns.remove(key);
+        self.policy.closed(&conn.life, conn.closing().unwrap_or("done"));
+        drop(conn);
+        if self.policy.left(self.conns.len()) {
+            self.acceptor.arm(&mut self.ring, &mut self.policy, self.conns.len())?;
         }
         Ok(())
     }
-}
 
-impl Worker<'_> {
-    // ----- time and shutdown -----
+    /// Re-arms the receives that found no buffer, now that the batch gave them back.
+    fn rearm_starved(&mut self) -> io::Result<()> {
+        for (key, generation) in std::mem::take(&mut self.starved) {
+            if let Some(conn) = self.conns.get_mut(key).filter(|c| c.generation == generation) {
+                tracing::debug!(peer = %conn.life.peer, "out of receive buffers for a moment (ENOBUFS): re-arming");
+                conn.starved = false;
+                self.step_done(key)?;
+            }
+        }
+        Ok(())
+    }
 
-    /// Due delay timers, the idle and linger sweep, and the accept pause.
+    /// Due delay timers, the idle and linger sweep, and the end of an accept pause.
     fn on_time(&mut self, now: Instant) -> io::Result<()> {
-        let mut due = Vec::new();
-        due_timers(&mut self.timers, now, |key, id| due.push((key, id)));
-        for (key, id) in due {
-            let Some(c) = self.conns.get_mut(key).filter(|c| u64::from(c.generation) == id) else {
+        for (key, generation) in self.policy.due_timers(now) {
+            let Some(conn) = self
+                .conns
+                .get_mut(key)
+                .filter(|c| u64::from(c.generation) == generation)
+            else {
                 continue;
             };
-            c.core.release_due(now);
+            conn.life.release_due(now);
             self.step_done(key)?;
         }
-        if self.accept_resume.is_some_and(|at| at <= now) {
-            self.accept_resume = None;
-            self.arm_accept()?;
+        if self.policy.resume_due(now) {
+            self.acceptor.arm(&mut self.ring, &mut self.policy, self.conns.len())?;
         }
-        if now >= self.next_sweep {
-            self.next_sweep = now + sweep_every(self.ctx.cfg.idle_timeout);
-            let idle = self.ctx.cfg.idle_timeout;
-            let live = self.conns.iter().filter(|(_, c)| c.closing.is_none());
-            for (key, why) in expired(live.map(|(k, c)| (k, &c.core)), now, idle) {
-                self.close(key, why)?;
-            }
+        let live = self.conns.iter().filter(|(_, c)| c.closing().is_none());
+        for (key, why) in self.policy.sweep(now, live.map(|(k, c)| (k, &c.life))) {
+            self.close(key, why)?;
         }
         Ok(())
     }
 
     /// Shutdown: stop accepting; every connection finishes its replies within the grace period.
     fn begin_stop(&mut self) {
-        self.shutdown_polled = true;
-        if self.stop_by.is_some() {
+        if !self.policy.begin_stop(self.now) {
             return;
         }
-        self.stop_by = Some(Instant::now() + GRACE);
-        if let Err(e) = self.cancel_accept() {
+        if let Err(e) = self.acceptor.stop(&mut self.ring) {
             tracing::warn!(error = %e, "cannot cancel the accept");
         }
-        self.listener = None;
-        let now = Instant::now();
         let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
         for key in keys {
-            if let Some(c) = self.conns.get_mut(key) {
-                let timer = c.core.input_ended(now);
-                self.set_timer_at(key, timer);
+            if let Some(conn) = self.conns.get_mut(key) {
+                let timer = conn.life.input_ended(self.now);
+                let generation = u64::from(conn.generation);
+                self.policy.set_timer(timer, key, generation);
             }
             if let Err(e) = self.step_done(key) {
                 tracing::warn!(error = %e, "cannot finish a connection");
             }
-        }
-    }
-
-    fn set_timer_at(&mut self, key: usize, at: Option<Instant>) {
-        if let (Some(at), Some(c)) = (at, self.conns.get(key)) {
-            self.timers.push_back((at, key, u64::from(c.generation)));
         }
     }
 
@@ -396,37 +365,25 @@ impl Worker<'_> {
         for key in keys {
             self.close(key, "grace period over")?;
         }
-        self.cancel_accept()?;
+        self.acceptor.stop(&mut self.ring)?;
         let deadline = Instant::now() + DRAIN;
-        while (self.ops > 0 || !self.conns.is_empty()) && Instant::now() < deadline {
-            self.push_deferred();
+        // (The shutdown pipe's poll has completed: its completion began the stop.)
+        while (self.ring.in_flight() > 0 || !self.conns.is_empty()) && Instant::now() < deadline {
             // The deadlines are past: a short wait for the cancels, not a spin.
-            self.wait_for(Duration::from_millis(10))?;
-            self.reap();
-            let cqes = std::mem::take(&mut self.cqes);
-            for cqe in &cqes {
-                self.complete(cqe)?;
+            self.ring.submit_and_wait(Duration::from_millis(10))?;
+            self.batch()?;
+            if !self.acceptor.is_armed() {
+                self.acceptor.stop(&mut self.ring)?;
             }
-            self.cqes = cqes;
-            self.bufs.publish();
         }
         // Operations still outstanding now are the Drop's business (it leaks their buffers).
-        if self.enobufs > 0 || self.overflowed > 0 {
+        if self.enobufs > 0 || self.ring.overflowed() > 0 {
             tracing::info!(
                 enobufs = self.enobufs,
-                overflowed = self.overflowed,
+                overflowed = self.ring.overflowed(),
                 "ring pressure during the run"
             );
         }
         Ok(())
     }
-}
-
-pub(super) fn token(kind: Kind, generation: u32, slot: usize) -> u64 {
-    Token {
-        kind,
-        generation,
-        slot: u32::try_from(slot).unwrap_or(u32::MAX),
-    }
-    .encode()
 }

@@ -1,7 +1,8 @@
-//! One connection of the event-driven modes (poll, uring) without its socket:
-//! the session, the replies waiting to go out (now or after `--delay`), and
-//! the phase of its life. The loop around it does the I/O and asks it what
-//! to do next, so both loops keep exactly the same rules:
+//! One connection's lifecycle in the event-driven modes (poll, uring), without
+//! its socket: the session, the replies waiting to go out (now or after
+//! `--delay`), and the phase of its life. The loop around it does the I/O and
+//! asks it what to do next, so both loops keep exactly the same rules (the
+//! loop-wide rules, timers, sweep, shutdown, are [`super::event_loop`]'s):
 //!
 //! ```text
 //!            peer EOF / shutdown                 replies sent
@@ -26,41 +27,6 @@ use super::{HIGH_WATER, LINGER, LINGER_BYTES};
 use crate::proto::{Flow, Output, Session};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
-
-/// A delayed reply's timer: when, which slot, which connection (its id, so
-/// a reused slot is never mistaken for the connection the timer was set for).
-pub type Timer = (Instant, usize, u64);
-
-/// Pops the timers due by `now` (they are in deadline order: every delay is
-/// the same length) and calls `each(slot, id)` for each.
-pub fn due_timers(timers: &mut VecDeque<Timer>, now: Instant, mut each: impl FnMut(usize, u64)) {
-    while let Some(&(at, slot, id)) = timers.front() {
-        if at > now {
-            return;
-        }
-        timers.pop_front();
-        each(slot, id);
-    }
-}
-
-/// How often an event loop looks for idle and lingering connections: a
-/// quarter of the idle timeout, between 10 ms and 1 s.
-pub fn sweep_every(idle: Option<Duration>) -> Duration {
-    idle.map_or(Duration::from_secs(1), |d| {
-        (d / 4).clamp(Duration::from_millis(10), Duration::from_secs(1))
-    })
-}
-
-/// The connections the sweep at `now` must close, and why.
-pub fn expired<'a>(
-    conns: impl Iterator<Item = (usize, &'a Core)>,
-    now: Instant,
-    idle: Option<Duration>,
-) -> Vec<(usize, &'static str)> {
-    conns
-        .filter_map(|(k, c)| c.expired(now, idle).map(|why| (k, why)))
-        .collect()
-}
 
 /// Where a connection is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,7 +63,7 @@ pub enum Next {
 }
 
 /// One client's protocol state, pending output and counters.
-pub struct Core {
+pub struct Lifecycle {
     /// The protocol.
     session: Box<dyn Session>,
     /// The peer, for every log line (`127.0.0.1:5000`, `[::1]:5000`, `unix`).
@@ -129,7 +95,7 @@ pub struct Core {
     pub bytes_out: u64,
 }
 
-impl Core {
+impl Lifecycle {
     /// A connection that has just been accepted; runs the session's `on_start`.
     /// Returns it and, when its greeting waits for `--delay`, the timer to set.
     pub fn start(
@@ -140,7 +106,7 @@ impl Core {
     ) -> (Self, Option<Instant>) {
         let mut greeting = Output::new();
         let flow = session.on_start(&mut greeting);
-        let mut core = Core {
+        let mut life = Lifecycle {
             session,
             peer,
             out: Output::new(),
@@ -157,10 +123,10 @@ impl Core {
             bytes_out: 0,
         };
         if flow == Flow::Close {
-            core.phase = Phase::Closing { peer_done: false };
+            life.phase = Phase::Closing { peer_done: false };
         }
-        let timer = core.queue(greeting, now);
-        (core, timer)
+        let timer = life.queue(greeting, now);
+        (life, timer)
     }
 
     /// The phase now.
@@ -234,7 +200,7 @@ impl Core {
     }
 
     /// No more input: the peer's EOF, or the server shutting down. The
-    /// session flushes what it held back. Returns a timer as [`Core::received`].
+    /// session flushes what it held back. Returns a timer as [`Lifecycle::received`].
     pub fn input_ended(&mut self, now: Instant) -> Option<Instant> {
         match self.phase {
             Phase::Open => {
@@ -365,12 +331,12 @@ mod tests {
         }
     }
 
-    fn core(session: Box<dyn Session>, delay: Duration) -> (Core, Instant) {
+    fn life(session: Box<dyn Session>, delay: Duration) -> (Lifecycle, Instant) {
         let now = Instant::now();
-        (Core::start(session, "test".into(), delay, now).0, now)
+        (Lifecycle::start(session, "test".into(), delay, now).0, now)
     }
 
-    fn drain(c: &mut Core, now: Instant) -> Vec<u8> {
+    fn drain(c: &mut Lifecycle, now: Instant) -> Vec<u8> {
         let bytes = c.out.pending().to_vec();
         c.sent(bytes.len(), now);
         bytes
@@ -378,7 +344,7 @@ mod tests {
 
     #[test]
     fn eof_flushes_then_closes() {
-        let (mut c, now) = core(Box::new(UpperSession::default()), Duration::ZERO);
+        let (mut c, now) = life(Box::new(UpperSession::default()), Duration::ZERO);
         c.received(b"ab\xc3", now);
         assert_eq!(c.next(now), Next::Keep);
         c.input_ended(now);
@@ -391,7 +357,7 @@ mod tests {
 
     #[test]
     fn an_error_reply_is_sent_then_the_connection_lingers() {
-        let (mut c, now) = core(Box::new(Failing), Duration::ZERO);
+        let (mut c, now) = life(Box::new(Failing), Duration::ZERO);
         c.received(b"x", now);
         assert_eq!(c.phase(), Phase::Closing { peer_done: false });
         assert_eq!(c.next(now), Next::Keep);
@@ -412,7 +378,7 @@ mod tests {
             accepted_at: std::time::SystemTime::UNIX_EPOCH,
         };
         let session = crate::proto::handlers::Handler::Hello.session(&info);
-        let (mut c, now) = core(session, Duration::ZERO);
+        let (mut c, now) = life(session, Duration::ZERO);
         assert_eq!(drain(&mut c, now), b"Hello unix socket\n");
         assert_eq!(c.next(now), Next::HalfClose);
     }
@@ -420,7 +386,7 @@ mod tests {
     #[test]
     fn delayed_replies_wait_for_their_timer() {
         let delay = Duration::from_millis(300);
-        let (mut c, now) = core(Box::new(UpperSession::default()), delay);
+        let (mut c, now) = life(Box::new(UpperSession::default()), delay);
         assert_eq!(c.received(b"a", now), Some(now + delay));
         assert!(c.out.is_empty());
         c.input_ended(now);
@@ -434,7 +400,7 @@ mod tests {
 
     #[test]
     fn back_pressure_pauses_and_resumes() {
-        let (mut c, now) = core(Box::new(crate::proto::answer::EchoSession), Duration::ZERO);
+        let (mut c, now) = life(Box::new(crate::proto::answer::EchoSession), Duration::ZERO);
         c.received(&vec![b'a'; HIGH_WATER], now);
         assert_eq!(c.update_pause(), Some(true));
         assert!(!c.wants_read());
