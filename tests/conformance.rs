@@ -2,168 +2,50 @@
 //! through the library's own server API (`server::edge`), the same bytes on
 //! the wire whatever the scheduler.
 //!
-//! Each server runs in a child process (this test binary again, running only
-//! [`child`]), so fork mode forks a process that runs nothing else.
+//! Each server runs in a child process, `tests/scripted_server.rs` (a binary
+//! of one thread, so fork mode forks a process that runs nothing else).
 
 use crate::util::*;
-use netlab::proto::{Flow, Output, ProtocolError, Session};
-use netlab::server::Mode;
-use netlab::server::edge::{self, ListenOn, ServerOptions};
-use netlab::shutdown::Shutdown;
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, Shutdown as How, TcpStream};
+use std::net::{Shutdown as How, TcpStream};
+use std::path::PathBuf;
 use std::process::Command;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Tells the child which server to run: `MODE SCRIPT DELAY_MS`.
-const CHILD_ENV: &str = "NETLAB_CONFORMANCE_CHILD";
-/// The large reply, bigger than any socket buffer: it takes many short writes.
+/// The large reply of the `LargeReply` script.
 const LARGE: usize = 4 << 20;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Script {
-    ReplyThenClose,
-    ReplyThenError,
-    CloseOnStart,
-    EofFlush,
-    EofError,
-    LargeReply,
-    PerCall,
-    SplitWrites,
-}
-
-impl Script {
-    const ALL: [Script; 8] = [
-        Script::ReplyThenClose,
-        Script::ReplyThenError,
-        Script::CloseOnStart,
-        Script::EofFlush,
-        Script::EofError,
-        Script::LargeReply,
-        Script::PerCall,
-        Script::SplitWrites,
-    ];
-
-    fn name(self) -> String {
-        format!("{self:?}")
-    }
-}
-
-struct Scripted {
-    script: Script,
-    held: usize,
-    calls: u32,
-}
-
-impl Session for Scripted {
-    fn on_start(&mut self, out: &mut Output) -> Flow {
-        if self.script == Script::CloseOnStart {
-            out.extend_from_slice(b"greeting\n");
-            return Flow::Close;
-        }
-        Flow::Continue
-    }
-
-    fn on_data(&mut self, data: &[u8], out: &mut Output) -> Result<Flow, ProtocolError> {
-        self.calls += 1;
-        match self.script {
-            Script::ReplyThenClose => {
-                out.extend_from_slice(b"closing\n");
-                Ok(Flow::Close)
-            }
-            Script::ReplyThenError => {
-                out.extend_from_slice(b"fault\n");
-                Err(ProtocolError::Peer("scripted".into()))
-            }
-            Script::CloseOnStart => {
-                out.extend_from_slice(b"called after close\n");
-                Ok(Flow::Close)
-            }
-            Script::EofFlush | Script::EofError => {
-                self.held += data.len();
-                Ok(Flow::Continue)
-            }
-            Script::LargeReply => {
-                if self.calls == 1 {
-                    out.vec_mut().extend((0..LARGE).map(|i| b'a' + (i % 26) as u8));
-                }
-                Ok(Flow::Continue)
-            }
-            Script::PerCall => {
-                out.extend_from_slice(format!("[{}:{}]", self.calls, String::from_utf8_lossy(data)).as_bytes());
-                Ok(Flow::Continue)
-            }
-            Script::SplitWrites => {
-                out.extend_from_slice(b"head");
-                out.cut();
-                out.extend_from_slice(b"body");
-                Ok(Flow::Continue)
-            }
-        }
-    }
-
-    fn on_eof(&mut self, out: &mut Output) -> Result<(), ProtocolError> {
-        match self.script {
-            Script::EofFlush => out.extend_from_slice(format!("got {} bytes\n", self.held).as_bytes()),
-            Script::EofError => {
-                out.extend_from_slice(format!("partial {}\n", self.held).as_bytes());
-                return Err(ProtocolError::Truncated("scripted".into()));
-            }
-            _ => {}
-        }
-        Ok(())
-    }
-}
-
-/// The server side: runs only in a child started by [`start`].
-#[test]
-fn child() {
-    let Ok(spec) = std::env::var(CHILD_ENV) else { return };
-    let words: Vec<&str> = spec.split_whitespace().collect();
-    let mode = Mode::ALL.into_iter().find(|m| words.first() == Some(&m.name()));
-    let script = Script::ALL
-        .into_iter()
-        .find(|s| words.get(1).copied() == Some(s.name().as_str()));
-    let delay = words.get(2).and_then(|d| d.parse().ok()).unwrap_or(0);
-    let (Some(mode), Some(script)) = (mode, script) else {
-        panic!("bad {CHILD_ENV}: {spec}");
-    };
-    let mut opts = ServerOptions {
-        listen: ListenOn::Tcp {
-            ip: Ipv4Addr::LOCALHOST.into(),
-            port: 0,
-        },
-        ..ServerOptions::default()
-    };
-    opts.cfg.mode = mode;
-    opts.cfg.delay = Duration::from_millis(delay);
-    // A forked child left behind by a failed test ends by itself soon.
-    opts.cfg.idle_timeout = Some(Duration::from_secs(20));
-    let factory = Arc::new(move |_: &_| {
-        Box::new(Scripted {
-            script,
-            held: 0,
-            calls: 0,
-        }) as Box<dyn Session>
-    });
-    let shutdown = Shutdown::with_signals().expect("signals");
-    edge::serve(&opts, factory, shutdown).expect("serve");
-}
-
-fn start(mode: &str, script: Script, delay_ms: u64) -> Server {
+/// The scripted server binary, built beside this test binary by `cargo test`.
+fn scripted_server() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary");
-    let mut cmd = Command::new(exe);
-    cmd.args([
-        "conformance::child",
-        "--exact",
-        "--nocapture",
-        "--quiet",
-        "--test-threads=1",
-    ])
-    .env(CHILD_ENV, format!("{mode} {} {delay_ms}", script.name()))
-    .env_remove("RUST_LOG");
-    Server::spawn(cmd, &format!("{mode} {script:?}"))
+    let deps = exe.parent().expect("the deps directory");
+    let newest = std::fs::read_dir(deps)
+        .expect("read deps")
+        .flatten()
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.starts_with("scripted_server-") && !name.contains('.')
+        })
+        .max_by_key(|e| e.metadata().and_then(|m| m.modified()).ok());
+    newest
+        .expect("tests/scripted_server.rs is not built: run `cargo test`, or add `--test scripted_server`")
+        .path()
+}
+
+/// Starts the scripted server: `script` served in `mode`, with `--delay`
+/// `delay_ms`; `debug` logs every socket call on its stderr.
+fn start_with(mode: &str, script: &str, delay_ms: u64, debug: bool) -> Server {
+    let mut cmd = Command::new(scripted_server());
+    cmd.env("NETLAB_SCRIPTED", format!("{mode} {script} {delay_ms}"))
+        .env_remove("RUST_LOG");
+    if debug {
+        cmd.env("NETLAB_SCRIPTED_DEBUG", "1");
+    }
+    Server::spawn(cmd, &format!("{mode} {script}"))
+}
+
+fn start(mode: &str, script: &str, delay_ms: u64) -> Server {
+    start_with(mode, script, delay_ms, false)
 }
 
 fn connect(server: &Server) -> TcpStream {
@@ -179,7 +61,7 @@ fn read_all(s: &mut TcpStream) -> Vec<u8> {
 }
 
 /// Sends `request` without half-closing, reads to the server's close.
-fn send_and_read(mode: &str, script: Script, request: &[u8]) -> Vec<u8> {
+fn send_and_read(mode: &str, script: &str, request: &[u8]) -> Vec<u8> {
     let server = start(mode, script, 0);
     let mut s = connect(&server);
     s.write_all(request).expect("send");
@@ -187,7 +69,7 @@ fn send_and_read(mode: &str, script: Script, request: &[u8]) -> Vec<u8> {
 }
 
 /// Sends `request`, half-closes, reads to the server's close.
-fn send_eof_and_read(mode: &str, script: Script, request: &[u8]) -> Vec<u8> {
+fn send_eof_and_read(mode: &str, script: &str, request: &[u8]) -> Vec<u8> {
     let server = start(mode, script, 0);
     let mut s = connect(&server);
     s.write_all(request).expect("send");
@@ -196,19 +78,15 @@ fn send_eof_and_read(mode: &str, script: Script, request: &[u8]) -> Vec<u8> {
 }
 
 fn reply_then_close(mode: &str) {
-    assert_same(
-        b"closing\n",
-        &send_and_read(mode, Script::ReplyThenClose, b"hello"),
-        mode,
-    );
+    assert_same(b"closing\n", &send_and_read(mode, "ReplyThenClose", b"hello"), mode);
 }
 
 fn reply_then_error(mode: &str) {
-    assert_same(b"fault\n", &send_and_read(mode, Script::ReplyThenError, b"hello"), mode);
+    assert_same(b"fault\n", &send_and_read(mode, "ReplyThenError", b"hello"), mode);
 }
 
 fn close_on_start(mode: &str) {
-    let server = start(mode, Script::CloseOnStart, 0);
+    let server = start(mode, "CloseOnStart", 0);
     assert_same(b"greeting\n", &read_all(&mut connect(&server)), mode);
     // Input after the session closed is discarded, never answered.
     let mut s = connect(&server);
@@ -217,17 +95,17 @@ fn close_on_start(mode: &str) {
 }
 
 fn eof_flush(mode: &str) {
-    let got = send_eof_and_read(mode, Script::EofFlush, &[b'x'; 1000]);
+    let got = send_eof_and_read(mode, "EofFlush", &[b'x'; 1000]);
     assert_same(b"got 1000 bytes\n", &got, mode);
 }
 
 fn eof_error(mode: &str) {
-    let got = send_eof_and_read(mode, Script::EofError, &[b'x'; 1000]);
+    let got = send_eof_and_read(mode, "EofError", &[b'x'; 1000]);
     assert_same(b"partial 1000\n", &got, mode);
 }
 
 fn large_reply(mode: &str) {
-    let got = send_eof_and_read(mode, Script::LargeReply, b"x");
+    let got = send_eof_and_read(mode, "LargeReply", b"x");
     let want: Vec<u8> = (0..LARGE).map(|i| b'a' + (i % 26) as u8).collect();
     assert_same(&want, &got, mode);
 }
@@ -235,7 +113,7 @@ fn large_reply(mode: &str) {
 /// `--delay` holds every reply, each call's on its own.
 fn delay_per_call(mode: &str) {
     let delay = Duration::from_millis(200);
-    let server = start(mode, Script::PerCall, 200);
+    let server = start(mode, "PerCall", 200);
     let mut s = connect(&server);
     let mut got = Vec::new();
     for (n, request) in [b"a", b"b"].iter().enumerate() {
@@ -251,8 +129,10 @@ fn delay_per_call(mode: &str) {
     assert_same(b"[1:a][2:b]", &got, mode);
 }
 
+/// A write boundary the session marks is two writes on the wire: the
+/// server's own log shows two sends of 4 bytes, not one of 8.
 fn split_writes(mode: &str) {
-    let server = start(mode, Script::SplitWrites, 0);
+    let server = start_with(mode, "SplitWrites", 0, true);
     let mut s = connect(&server);
     s.write_all(b"x").expect("send");
     let mut reply = [0u8; 8];
@@ -261,6 +141,17 @@ fn split_writes(mode: &str) {
     let mut got = reply.to_vec();
     got.extend(read_all(&mut s));
     assert_same(b"headbody", &got, mode);
+    let sends = |text: &str| {
+        text.lines()
+            .filter(|l| l.contains("send") && !l.contains("submit") && l.contains("bytes=4"))
+            .count()
+    };
+    assert!(
+        server.wait_for_lines(2, Duration::from_secs(10), |l| sends(l) == 1),
+        "{mode}: the two writes were not two sends: {}",
+        server.stderr_text()
+    );
+    assert!(!server.stderr_text().contains("bytes=8"), "{mode}: one send of both");
 }
 
 every_mode!([sequential, thread, pool, poll, fork, uring] =>

@@ -3,6 +3,7 @@
 //! so a 1 GiB request never sits in memory) and a check of every reply byte
 //! as it arrives.
 
+use crate::proto::Decode as _;
 use crate::proto::answer::Answer;
 use crate::proto::frame;
 use crate::proto::http::{self, ResponseDecoder};

@@ -8,6 +8,7 @@
 //! - `put_block` sends head and payload in one write: two small writes would
 //!   meet Nagle's algorithm and the peer's delayed ACK (~40 ms each).
 
+use crate::proto::Decode as _;
 use crate::proto::frame::{self, HEAD};
 use crate::proto::zlib;
 use std::io::{self, Read, Write};

@@ -5,6 +5,7 @@
 use super::stream;
 use crate::conn::Stream;
 use crate::error::NetError;
+use crate::proto::Decode as _;
 use crate::proto::http::{self, ResponseDecoder};
 use crate::proto::xmlrpc::{self, Fault};
 use dxr::Value;

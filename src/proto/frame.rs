@@ -56,6 +56,11 @@ impl Decoder {
             max,
         }
     }
+}
+
+impl super::Decode for Decoder {
+    type Item<'a> = Cow<'a, [u8]>;
+    type Error = FrameError;
 
     /// Takes bytes from the front of `input` and returns the next whole
     /// payload, or `None` when `input` ran out first (everything taken is
@@ -64,7 +69,7 @@ impl Decoder {
     /// # Errors
     /// [`FrameError::TooLarge`] when a head announces more than the limit;
     /// the decoder is then of no further use for this stream.
-    pub fn decode<'a>(&mut self, input: &mut &'a [u8]) -> Result<Option<Cow<'a, [u8]>>, FrameError> {
+    fn decode<'a>(&mut self, input: &mut &'a [u8]) -> Result<Option<Cow<'a, [u8]>>, FrameError> {
         if matches!(self.state, State::Head { have: 0, .. })
             && let Some(frame) = whole_frame(input, self.max)?
         {
@@ -104,7 +109,9 @@ impl Decoder {
             }
         }
     }
+}
 
+impl Decoder {
     /// Bytes still missing from the frame in progress: `None` between
     /// frames, else what a `recvall` would report as "N bytes left in this block".
     pub fn missing(&self) -> Option<usize> {
@@ -164,6 +171,8 @@ pub fn encode(payload: &[u8], out: &mut Vec<u8>) -> Result<(), FrameError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::Decode as _;
+    use crate::proto::decode::testing::three_ways;
     use proptest::prelude::*;
 
     fn frames(payloads: &[&[u8]]) -> Vec<u8> {
@@ -195,39 +204,18 @@ mod tests {
     }
 
     #[test]
-    fn whole_byte_by_byte_and_every_split() {
+    fn whole_byte_by_byte_with_trailing_bytes_and_every_split() {
         let wire = frames(&[b"hello", b"", "straße".as_bytes()]);
         let want = vec![b"hello".to_vec(), Vec::new(), "straße".as_bytes().to_vec()];
-        assert_eq!(decode_split(&wire, &[], 100), (want.clone(), None));
-        let bytewise: Vec<usize> = (0..wire.len()).collect();
-        assert_eq!(decode_split(&wire, &bytewise, 100), (want.clone(), None));
+        let got = three_ways(|| Decoder::new(100), &wire, &[0, 0, 0], |p| p.into_owned());
+        assert_eq!(got, want);
         for cut in 0..=wire.len() {
             assert_eq!(decode_split(&wire, &[cut], 100), (want.clone(), None), "cut at {cut}");
         }
-    }
-
-    #[test]
-    fn nothing_comes_out_before_the_last_byte() {
-        let wire = frames(&[b"abc"]);
         let mut dec = Decoder::new(100);
-        for (i, b) in wire.iter().enumerate() {
-            let mut one = std::slice::from_ref(b);
-            let got = dec.decode(&mut one).expect("decode");
-            assert_eq!(got.is_some(), i == wire.len() - 1, "byte {i}");
-        }
-    }
-
-    #[test]
-    fn trailing_bytes_are_left_for_the_next_frame() {
-        let mut wire = frames(&[b"one"]);
-        wire.extend_from_slice(&[0, 0, 0]);
-        let (got, missing) = decode_split(&wire, &[], 100);
-        assert_eq!(got, vec![b"one".to_vec()]);
-        assert_eq!(missing, Some(1), "one head byte still to come");
-        let mut dec = Decoder::new(100);
-        let mut input = wire.as_slice();
+        let mut input: &[u8] = &[0, 0, 0, 3, b'o', b'n', b'e', 0, 0];
         assert!(matches!(dec.decode(&mut input), Ok(Some(Cow::Borrowed(b"one")))));
-        assert_eq!(input, &[0, 0, 0]);
+        assert_eq!(input, &[0, 0], "a whole frame is borrowed, the rest left");
     }
 
     #[test]

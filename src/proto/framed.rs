@@ -8,6 +8,7 @@
 //! tutorial's two `sendall` calls: with Nagle on, every reply then waits for
 //! the peer's delayed ACK (~40 ms), the lesson `--nodelay` answers.
 
+use super::Decode as _;
 use super::answer::Answer;
 use super::frame::{self, Decoder, HEAD};
 use super::zlib;

@@ -10,6 +10,7 @@
 //! - every byte it holds back between calls is bounded.
 
 pub mod answer;
+pub mod decode;
 pub mod frame;
 pub mod framed;
 pub mod handlers;
@@ -19,6 +20,7 @@ pub mod upper;
 pub mod xmlrpc;
 pub mod zlib;
 
+pub use decode::Decode;
 pub use output::Output;
 
 use std::net::SocketAddr;

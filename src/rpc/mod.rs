@@ -13,6 +13,7 @@
 
 pub mod methods;
 
+use crate::proto::Decode as _;
 use crate::proto::http::{self, HttpError, Request, RequestDecoder};
 use crate::proto::xmlrpc::{self, Fault};
 use crate::proto::{Flow, Output, ProtocolError, Session};

@@ -7,8 +7,11 @@
 //! child reports its byte counts to the parent over a datagram socket pair
 //! (one small atomic message), so the summary covers every child.
 //!
-//! Forking is only sound while the parent has a single thread; this mode
-//! starts no other thread in the parent.
+//! Forking is only sound while the parent has a single thread: the child
+//! gets a copy of every lock, but only the forking thread, so a lock another
+//! thread held (the allocator's, a logger's) would stay locked in the child
+//! for ever. This mode starts no other thread in the parent, and refuses to
+//! start in a process that has one (a library user's program, say).
 
 use super::Ctx;
 use super::accept::{Dispatch, accept_loop};
@@ -82,8 +85,9 @@ impl Dispatch for Forker {
     }
 
     fn dispatch(&mut self, ctx: &Arc<Ctx>, conn: Stream, info: ConnInfo) -> Option<(Stream, ConnInfo)> {
-        // SAFETY: this process runs a single thread in fork mode (nothing here
-        // spawns one), so the child starts with no lock held by a vanished thread.
+        // SAFETY: `run` checked that this process runs one thread, and the
+        // parent starts no other, so the child starts with no lock held by a
+        // thread that does not exist in it.
         match unsafe { fork() } {
             Ok(ForkResult::Child) => {
                 // A parent killed outright (SIGKILL) cannot stop its children:
@@ -104,6 +108,29 @@ impl Dispatch for Forker {
                 None
             }
         }
+    }
+}
+
+/// How many threads this process runs (from `/proc/self/task`; 1 where that is not there).
+pub fn threads() -> usize {
+    std::fs::read_dir("/proc/self/task").map_or(1, Iterator::count)
+}
+
+/// Fork mode may start only in a process with one thread.
+///
+/// # Errors
+/// `Unsupported`, saying how many threads there are and what to do.
+fn single_threaded() -> io::Result<()> {
+    match threads() {
+        1 => Ok(()),
+        n => Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!(
+                "fork mode needs a process with one thread, and this one has {n}: a forked child gets \
+                 only the forking thread, and any lock another thread holds stays locked in it; \
+                 serve before starting other threads, or use --mode thread"
+            ),
+        )),
     }
 }
 
@@ -131,6 +158,7 @@ fn report_and_exit(forker: &Forker, bytes_in: u64, bytes_out: u64) -> ! {
 /// # Errors
 /// When the listener breaks or the report channel cannot be made.
 pub fn run(listener: Listener, ctx: &Arc<Ctx>) -> io::Result<()> {
+    single_threaded()?;
     let (reports_tx, reports_rx) = UnixDatagram::pair()?;
     reports_rx.set_nonblocking(true)?;
     let mut forker = Forker {
@@ -173,4 +201,19 @@ pub fn run(listener: Listener, ctx: &Arc<Ctx>) -> io::Result<()> {
     }
     forker.reap(ctx);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    /// The unit-test harness runs this test on a thread of its own, beside
+    /// the main one: exactly the process fork mode must refuse.
+    #[test]
+    fn a_process_with_other_threads_is_refused() {
+        assert!(super::threads() > 1);
+        let err = super::single_threaded()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("fork mode needs a process with one thread"), "{err}");
+    }
 }

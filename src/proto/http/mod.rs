@@ -56,6 +56,9 @@ impl HttpError {
 #[derive(Debug, Default)]
 pub(crate) struct HeadReader {
     buf: Vec<u8>,
+    /// Bytes looked at while searching for the blank line, in all (the
+    /// work a head dripped in costs: linear, not quadratic).
+    pub(crate) scanned: usize,
 }
 
 impl HeadReader {
@@ -66,6 +69,7 @@ impl HeadReader {
         let room = (MAX_HEAD + 1).saturating_sub(self.buf.len());
         let n = room.min(input.len());
         self.buf.extend_from_slice(input.get(..n).unwrap_or_default());
+        self.scanned += self.buf.len() - scan_from;
         let Some(end) = head_end(&self.buf, scan_from) else {
             *input = input.get(n..).unwrap_or_default();
             if self.buf.len() > MAX_HEAD {

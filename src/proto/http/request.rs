@@ -43,13 +43,23 @@ impl RequestDecoder {
         }
     }
 
+    /// Whether the decoder is between requests (nothing of a next one taken).
+    pub fn is_idle(&self) -> bool {
+        matches!(&self.state, ReqState::Head(r) if r.is_empty())
+    }
+}
+
+impl crate::proto::Decode for RequestDecoder {
+    type Item<'a> = Request;
+    type Error = HttpError;
+
     /// Takes bytes from the front of `input`; returns the next whole request,
     /// or `None` when `input` ran out first (what was taken is kept).
     ///
     /// # Errors
     /// An [`HttpError`] whose status is the answer; the connection should
     /// then be answered and closed.
-    pub fn decode(&mut self, input: &mut &[u8]) -> Result<Option<Request>, HttpError> {
+    fn decode(&mut self, input: &mut &[u8]) -> Result<Option<Request>, HttpError> {
         loop {
             match &mut self.state {
                 ReqState::Head(reader) => {
@@ -75,11 +85,6 @@ impl RequestDecoder {
                 }
             }
         }
-    }
-
-    /// Whether the decoder is between requests (nothing of a next one taken).
-    pub fn is_idle(&self) -> bool {
-        matches!(&self.state, ReqState::Head(r) if r.is_empty())
     }
 }
 

@@ -43,11 +43,39 @@ impl ResponseDecoder {
         }
     }
 
+    /// The server closed: a response read until EOF is now complete.
+    ///
+    /// # Errors
+    /// When the close cut a head or a sized body short.
+    pub fn eof(&mut self) -> Result<Option<Response>, HttpError> {
+        match &self.state {
+            RespState::Body { want: None, .. } => Ok(self.finish()),
+            RespState::Head(r) if r.is_empty() => Ok(None),
+            _ => Err(HttpError::new(
+                502,
+                "Bad Gateway",
+                "the server closed in the middle of its response",
+            )),
+        }
+    }
+
+    fn finish(&mut self) -> Option<Response> {
+        match std::mem::replace(&mut self.state, RespState::Head(HeadReader::default())) {
+            RespState::Body { resp, .. } => Some(resp),
+            RespState::Head(_) => None,
+        }
+    }
+}
+
+impl crate::proto::Decode for ResponseDecoder {
+    type Item<'a> = Response;
+    type Error = HttpError;
+
     /// Takes bytes from `input`; returns the response once whole.
     ///
     /// # Errors
     /// A head that does not parse, or a body over the limit.
-    pub fn decode(&mut self, input: &mut &[u8]) -> Result<Option<Response>, HttpError> {
+    fn decode(&mut self, input: &mut &[u8]) -> Result<Option<Response>, HttpError> {
         loop {
             match &mut self.state {
                 RespState::Head(reader) => {
@@ -71,29 +99,6 @@ impl ResponseDecoder {
                     return Ok(self.finish());
                 }
             }
-        }
-    }
-
-    /// The server closed: a response read until EOF is now complete.
-    ///
-    /// # Errors
-    /// When the close cut a head or a sized body short.
-    pub fn eof(&mut self) -> Result<Option<Response>, HttpError> {
-        match &self.state {
-            RespState::Body { want: None, .. } => Ok(self.finish()),
-            RespState::Head(r) if r.is_empty() => Ok(None),
-            _ => Err(HttpError::new(
-                502,
-                "Bad Gateway",
-                "the server closed in the middle of its response",
-            )),
-        }
-    }
-
-    fn finish(&mut self) -> Option<Response> {
-        match std::mem::replace(&mut self.state, RespState::Head(HeadReader::default())) {
-            RespState::Body { resp, .. } => Some(resp),
-            RespState::Head(_) => None,
         }
     }
 }
