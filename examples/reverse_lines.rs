@@ -10,7 +10,6 @@ use netlab::server::Mode;
 use netlab::server::edge::{self, ListenOn, ServerOptions};
 use netlab::shutdown::Shutdown;
 use std::net::Ipv4Addr;
-use std::sync::Arc;
 
 /// The longest line held while waiting for its newline.
 const MAX_LINE: usize = 64 * 1024;
@@ -70,7 +69,7 @@ fn main() -> std::io::Result<()> {
     // Binds, prints the ready line, serves until Ctrl-C, prints the summary.
     edge::serve(
         &opts,
-        Arc::new(|_| Box::new(ReverseLines::default())),
+        netlab::proto::factory(|_| ReverseLines::default()),
         Shutdown::with_signals()?,
     )?;
     Ok(())

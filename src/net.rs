@@ -221,6 +221,13 @@ pub fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, NetError> {
     Ok(addrs)
 }
 
+/// The bytes a read of `n` left at the front of `buf`. A read never returns
+/// more than the buffer's length (the `Read` and `recv(2)` contract), so `n`
+/// past it cannot happen; were it to, the whole buffer is what was read.
+pub fn filled(buf: &[u8], n: usize) -> &[u8] {
+    buf.split_at(n.min(buf.len())).0
+}
+
 /// Blocks until one of `fds` is readable or `timeout` passes (`None`: no
 /// limit); returns the index of the first readable one, `None` on timeout.
 ///

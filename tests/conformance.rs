@@ -12,8 +12,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// The large reply of the `LargeReply` script.
-const LARGE: usize = 4 << 20;
+use crate::scripted_shared;
 
 /// The scripted server binary, built beside this test binary by `cargo test`.
 fn scripted_server() -> PathBuf {
@@ -106,7 +105,7 @@ fn eof_error(mode: &str) {
 
 fn large_reply(mode: &str) {
     let got = send_eof_and_read(mode, "LargeReply", b"x");
-    let want: Vec<u8> = (0..LARGE).map(|i| b'a' + (i % 26) as u8).collect();
+    let want: Vec<u8> = scripted_shared::large_reply().collect();
     assert_same(&want, &got, mode);
 }
 

@@ -157,7 +157,7 @@ fn gzip_bombs_are_refused() {
 fn udp_flood_of_largest_datagrams_and_a_canary() {
     let server = Server::start(&["udp-server"]);
     let target = server.socket_addr();
-    let flood = Flood::start(target, 65_507, 2);
+    let flood = Flood::start(target, netlab::server::udp::MAX_IPV4_PAYLOAD, 2);
     flood.assert_canary_answered(&server.port());
     let sent = flood.stop();
     assert!(sent > 100, "no flood to speak of: {sent}");

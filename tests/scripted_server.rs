@@ -15,8 +15,8 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The large reply, bigger than any socket buffer: it takes many short writes.
-const LARGE: usize = 4 << 20;
+#[path = "scripted_shared.rs"]
+mod shared;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Script {
@@ -83,7 +83,7 @@ impl Session for Scripted {
             }
             Script::LargeReply => {
                 if self.calls == 1 {
-                    out.vec_mut().extend((0..LARGE).map(|i| b'a' + (i % 26) as u8));
+                    out.vec_mut().extend(shared::large_reply());
                 }
                 Ok(Flow::Continue)
             }

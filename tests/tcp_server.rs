@@ -277,7 +277,7 @@ fn the_default_cap_follows_the_fd_limit_in_poll_mode_only() {
     for (mode, want) in [
         ("poll", "max_conns=436"),
         ("uring", "max_conns=436"),
-        ("thread", "max_conns=1024"),
+        ("thread", &format!("max_conns={}", netlab::server::DEFAULT_MAX_CONNS)),
     ] {
         let server = Server::start_with_fd_limit(500, &["tcp-server", "--mode", mode, "-v"]);
         assert!(server.wait_for_stderr("serving on", Duration::from_secs(10)));

@@ -40,7 +40,9 @@ fn uppercases_ascii_unicode_and_keeps_invalid_bytes() {
 #[test]
 fn largest_datagram_comes_back_whole() {
     let server = Server::start(&["udp-server"]);
-    let big: Vec<u8> = (0..65_507).map(|i| b'a' + (i % 26) as u8).collect();
+    let big: Vec<u8> = (0..netlab::server::udp::MAX_IPV4_PAYLOAD)
+        .map(|i| b'a' + (i % 26) as u8)
+        .collect();
     let want = big.to_ascii_uppercase();
     assert_same(&want, &udp_roundtrip(&server, &big), "65,507-byte datagram");
 }

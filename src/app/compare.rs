@@ -126,7 +126,9 @@ pub fn run(args: &BenchArgs, quiet: bool) -> anyhow::Result<()> {
         let summary = summary?;
         if args.json {
             let mut v = serde_json::to_value(&summary)?;
-            v["mode"] = serde_json::Value::String(mode.name().into());
+            if let Some(object) = v.as_object_mut() {
+                object.insert("mode".into(), mode.name().into());
+            }
             out.json(&v)?;
         }
         rows.push((mode, summary));

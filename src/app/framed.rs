@@ -1,13 +1,13 @@
 //! `framed server` and `framed client`.
 
 use super::Out;
+use super::server::Nagle;
 use crate::cli::{FramedClientArgs, FramedServerArgs};
 use anyhow::Context;
 use netlab::client::framed::BlockClient;
 use netlab::proto::answer::Answer;
 use netlab::proto::framed::{FramedOptions, FramedSession};
 use std::io::{BufRead, Write};
-use std::sync::Arc;
 
 pub fn server(args: FramedServerArgs) -> anyhow::Result<()> {
     let opts = FramedOptions {
@@ -17,10 +17,11 @@ pub fn server(args: FramedServerArgs) -> anyhow::Result<()> {
         answer: Answer::Upper,
     };
     // Nagle stays on unless asked: one write per reply block never meets it.
+    let nagle = if args.nodelay { Nagle::Off } else { Nagle::On };
     super::server::serve(
         &args.server,
-        args.nodelay,
-        Arc::new(move |_| Box::new(FramedSession::new(opts))),
+        nagle,
+        netlab::proto::factory(move |_| FramedSession::new(opts)),
     )
 }
 

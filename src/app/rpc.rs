@@ -5,7 +5,6 @@ use crate::cli::{RpcCallArgs, RpcServerArgs};
 use netlab::client::rpc::{self, CallError, RpcClient, Url};
 use netlab::error::{Reported, UsageError};
 use netlab::rpc::{RpcOptions, RpcSession};
-use std::sync::Arc;
 
 pub fn server(args: RpcServerArgs) -> anyhow::Result<()> {
     let opts = RpcOptions {
@@ -13,7 +12,11 @@ pub fn server(args: RpcServerArgs) -> anyhow::Result<()> {
     };
     // Responses are one write each; nodelay keeps the reply to a pipelined
     // request from waiting for the ACK of the one before.
-    super::server::serve(&args.server, true, Arc::new(move |_| Box::new(RpcSession::new(opts))))
+    super::server::serve(
+        &args.server,
+        super::server::Nagle::Off,
+        netlab::proto::factory(move |_| RpcSession::new(opts)),
+    )
 }
 
 pub fn call(args: RpcCallArgs) -> anyhow::Result<()> {

@@ -25,8 +25,18 @@ pub fn mode(arg: ModeArg) -> Mode {
     }
 }
 
-/// The library's options for `args`; `nodelay` is the protocol's choice.
-pub fn options(args: &ServerArgs, nodelay: bool) -> anyhow::Result<ServerOptions> {
+/// Whether Nagle's algorithm stays on for accepted connections: the
+/// protocol's choice (`Off` sets `TCP_NODELAY`, so each reply leaves at once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nagle {
+    /// Small writes wait for the previous one's ACK (the Nagle lesson).
+    On,
+    /// `TCP_NODELAY`: every write goes out at once.
+    Off,
+}
+
+/// The library's options for `args`, with Nagle as the protocol chooses.
+pub fn options(args: &ServerArgs, nagle: Nagle) -> anyhow::Result<ServerOptions> {
     let mode = mode(args.mode);
     let listen = match &args.unix {
         Some(path) => ListenOn::Unix(path.clone()),
@@ -46,14 +56,14 @@ pub fn options(args: &ServerArgs, nodelay: bool) -> anyhow::Result<ServerOptions
             delay: args.delay.0,
             idle_timeout: Some(args.idle_timeout.0).filter(|d| !d.is_zero()),
             exit_after: args.exit_after,
-            nodelay,
+            nodelay: nagle == Nagle::Off,
         },
     })
 }
 
 /// Serves `factory`'s sessions as `args` say, until SIGINT/SIGTERM or `--exit-after`.
-pub fn serve(args: &ServerArgs, nodelay: bool, factory: SessionFactory) -> anyhow::Result<()> {
+pub fn serve(args: &ServerArgs, nagle: Nagle, factory: SessionFactory) -> anyhow::Result<()> {
     let shutdown = Shutdown::with_signals().context("cannot install signal handlers")?;
-    edge::serve(&options(args, nodelay)?, factory, shutdown)?;
+    edge::serve(&options(args, nagle)?, factory, shutdown)?;
     Ok(())
 }

@@ -13,6 +13,11 @@ use std::sync::Arc;
 /// Length of the repeating request pattern.
 pub const PATTERN: usize = 64 * 1024;
 
+/// Byte `i` of the request pattern: the alphabet, over and over.
+pub fn pattern_byte(i: usize) -> u8 {
+    b'a' + (i % 26) as u8
+}
+
 /// What a reply's bytes amounted to so far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reply {
@@ -55,6 +60,7 @@ struct Fixed(Arc<[u8]>);
 impl Fixed {
     fn from(&self, from: u64) -> &[u8] {
         let from = usize::try_from(from).unwrap_or(usize::MAX);
+        // Past the end: nothing is left to send, which is what empty says.
         self.0.get(from..).unwrap_or_default()
     }
     fn len(&self) -> u64 {
@@ -74,7 +80,7 @@ struct Expected {
 /// A short, printable view of some reply bytes: `"ABCD…" (64 bytes)`.
 pub fn preview(bytes: &[u8]) -> String {
     const SHOWN: usize = 24;
-    let shown = bytes.get(..bytes.len().min(SHOWN)).unwrap_or_default();
+    let shown = bytes.split_at(bytes.len().min(SHOWN)).0;
     let text: String = String::from_utf8_lossy(shown).escape_debug().collect();
     if bytes.len() > SHOWN {
         format!("\"{text}…\" ({} bytes)", bytes.len())
@@ -113,18 +119,22 @@ impl Expected {
         while !data.is_empty() && self.got < self.len {
             let period = self.bytes.len().max(1) as u64;
             let off = usize::try_from(self.got % period).unwrap_or(0);
-            let want = self.bytes.get(off..).unwrap_or_default();
+            // off < period = bytes.len(): a remainder.
+            let want = self.bytes.split_at(off.min(self.bytes.len())).1;
             let left = usize::try_from(self.len - self.got).unwrap_or(usize::MAX);
             let n = want.len().min(data.len()).min(left);
-            if data.get(..n) != want.get(..n) {
+            // n is at most both lengths: the splits take exactly n bytes.
+            let (want, _) = want.split_at(n);
+            let (got, rest) = data.split_at(n);
+            if got != want {
                 return Err(Wrong(format!(
                     "byte {} differs: got {} where {} was expected",
                     self.got,
                     preview(data),
-                    preview(want.get(..n).unwrap_or_default())
+                    preview(want)
                 )));
             }
-            data = data.get(n..).unwrap_or_default();
+            data = rest;
             self.got += n as u64;
         }
         if self.got < self.len {
@@ -149,7 +159,7 @@ pub struct StreamDialog {
 impl StreamDialog {
     /// A dialog of `size`-byte requests answered by `answer` (upper or echo).
     pub fn new(size: u64, answer: Answer) -> Self {
-        let pattern: Arc<[u8]> = (0..PATTERN).map(|i| b"abcdefghijklmnopqrstuvwxyz"[i % 26]).collect();
+        let pattern: Arc<[u8]> = (0..PATTERN).map(pattern_byte).collect();
         let expected = Expected {
             bytes: answer.reply_to(&pattern).into(),
             len: size,
@@ -168,8 +178,9 @@ impl Dialog for StreamDialog {
     fn request_from(&self, from: u64) -> &[u8] {
         let off = usize::try_from(from % PATTERN as u64).unwrap_or(0);
         let left = usize::try_from(self.size.saturating_sub(from)).unwrap_or(usize::MAX);
-        let chunk = self.pattern.get(off..).unwrap_or_default();
-        chunk.get(..chunk.len().min(left)).unwrap_or_default()
+        // off is a remainder of the pattern's length; left bounds the request.
+        let chunk = self.pattern.split_at(off.min(self.pattern.len())).1;
+        chunk.split_at(chunk.len().min(left)).0
     }
     fn request_len(&self) -> u64 {
         self.size
@@ -192,8 +203,9 @@ impl StreamDialog {
     fn expected_from(&self, at: u64, n: usize) -> Vec<u8> {
         let period = self.expected.bytes.len().max(1) as u64;
         let off = usize::try_from(at % period).unwrap_or(0);
-        let rest = self.expected.bytes.get(off..).unwrap_or_default();
-        rest.get(..rest.len().min(n)).unwrap_or_default().to_vec()
+        let bytes = &self.expected.bytes;
+        let rest = bytes.split_at(off.min(bytes.len())).1;
+        rest.split_at(rest.len().min(n)).0.to_vec()
     }
 }
 
@@ -212,7 +224,7 @@ impl FramedDialog {
     /// When `size` does not fit a block's 4-byte head.
     pub fn new(size: u64) -> Result<Self, frame::FrameError> {
         let len = usize::try_from(size).unwrap_or(usize::MAX);
-        let payload: Vec<u8> = (0..len).map(|i| b"abcdefghijklmnopqrstuvwxyz"[i % 26]).collect();
+        let payload: Vec<u8> = (0..len).map(pattern_byte).collect();
         let mut request = Vec::with_capacity(len + frame::HEAD);
         frame::encode(&payload, &mut request)?;
         let mut reply = Vec::with_capacity(len + frame::HEAD);

@@ -338,7 +338,7 @@ impl Worker<'_> {
                 }
             };
             self.interval.bytes += n as u64;
-            let data = self.buf.get(..n).unwrap_or_default();
+            let data = crate::net::filled(&self.buf, n);
             if !c.busy {
                 self.shared
                     .note_error(|| format!("the server sent {} with no request in flight", dialog::preview(data)));
@@ -352,7 +352,8 @@ impl Worker<'_> {
                 Ok(Reply::More) => {}
                 Ok(Reply::Done { used, keep_alive }) => {
                     if used < n {
-                        let extra = data.get(used..).unwrap_or_default();
+                        // used < n = data.len(), checked just above.
+                        let extra = data.split_at(used.min(data.len())).1;
                         self.shared
                             .note_error(|| format!("the server sent more than the reply: {}", dialog::preview(extra)));
                         return false;

@@ -63,8 +63,9 @@ fn payload(seq: u64, size: usize, out: &mut Vec<u8>) {
     out.clear();
     let tag = format!("{seq:016x}");
     let tag = tag.as_bytes();
-    out.extend_from_slice(tag.get(tag.len().saturating_sub(size)..).unwrap_or_default());
-    out.extend((out.len()..size).map(|i| b"abcdefghijklmnopqrstuvwxyz"[i % 26]));
+    // The tag's last `size` digits at most: the split point is within it.
+    out.extend_from_slice(tag.split_at(tag.len().saturating_sub(size)).1);
+    out.extend((out.len()..size).map(super::dialog::pattern_byte));
 }
 
 fn open(target: &Target, poll: &Poll, k: usize) -> io::Result<UdpSocket> {
@@ -334,7 +335,7 @@ impl Worker<'_> {
                 Err(_) => return,
             };
             self.interval.bytes += n as u64;
-            let reply = self.buf.get(..n).unwrap_or_default();
+            let reply = crate::net::filled(&self.buf, n);
             if let Some(i) = s.pending.iter().position(|p| p.sent && p.expected.as_slice() == reply) {
                 let now = Instant::now();
                 let Some(p) = s.pending.remove(i) else { return };

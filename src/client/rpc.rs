@@ -190,7 +190,7 @@ impl RpcClient {
             let decoded = if n == 0 {
                 decoder.eof()
             } else {
-                decoder.decode(&mut buf.get(..n).unwrap_or_default())
+                decoder.decode(&mut crate::net::filled(&buf, n))
             };
             match decoded {
                 Ok(Some(resp)) => {

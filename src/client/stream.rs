@@ -86,7 +86,7 @@ pub fn stream(stream: &Stream, mut input: impl Read + Send + 'static, out: &mut 
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
-            if let Err(e) = writer.write_all(buf.get(..n).unwrap_or_default()) {
+            if let Err(e) = writer.write_all(crate::net::filled(&buf, n)) {
                 tracing::debug!(error = %e, "send stopped");
                 return;
             }
@@ -121,7 +121,7 @@ fn copy_to_end(stream: &Stream, out: &mut dyn Write) -> io::Result<u64> {
         tracing::debug!(bytes = n, "recv");
         total += n as u64;
         // `out` is the caller's: its errors come back as they are.
-        out.write_all(buf.get(..n).unwrap_or_default())?;
+        out.write_all(crate::net::filled(&buf, n))?;
         out.flush()?;
     }
 }

@@ -161,7 +161,7 @@ impl UdpClient {
                 return Ok(None);
             }
             let Some(n) = self.recv_now()? else { continue };
-            let reply = self.buf.get(..n).unwrap_or_default();
+            let reply = crate::net::filled(&self.buf, n);
             if is_late_reply(reply, message, &self.earlier) {
                 tracing::info!(bytes = n, "skipped a late reply to an earlier request");
                 continue;
@@ -233,7 +233,7 @@ pub fn broadcast(
         match socket.recv_from(&mut buf) {
             Ok((n, from)) => {
                 count += 1;
-                on_reply(from, buf.get(..n).unwrap_or_default())?;
+                on_reply(from, crate::net::filled(&buf, n))?;
             }
             Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {}
             Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {}

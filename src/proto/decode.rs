@@ -7,6 +7,16 @@
 //! one byte at a time (nothing comes out before an item's last byte), and
 //! with trailing bytes that must stay in the input.
 
+/// Takes up to `n` bytes off the front of `input` and returns them: the
+/// decoders' one way to consume input. Taking what is there when fewer
+/// than `n` are is the point (a body arrives in pieces), so there is no
+/// index that could panic and no silent default.
+pub fn take<'a>(input: &mut &'a [u8], n: usize) -> &'a [u8] {
+    let (now, rest) = input.split_at(n.min(input.len()));
+    *input = rest;
+    now
+}
+
 /// A streaming decoder.
 pub trait Decode {
     /// What comes out: it may borrow the input (a frame that arrived whole).
@@ -74,11 +84,8 @@ pub(crate) mod testing {
         let joined = [wire, tail].concat();
         let mut input = joined.as_slice();
         let mut with_tail = Vec::new();
-        loop {
-            match dec.decode(&mut input).expect("decode with a tail") {
-                Some(item) => with_tail.push(own(item)),
-                None => break,
-            }
+        while let Some(item) = dec.decode(&mut input).expect("decode with a tail") {
+            with_tail.push(own(item));
         }
         assert!(input.is_empty(), "a partial tail is taken and kept by the decoder");
         assert_eq!(whole, with_tail, "with trailing bytes");

@@ -129,8 +129,10 @@ fn whole_frame<'a>(input: &mut &'a [u8], max: usize) -> Result<Option<&'a [u8]>,
         return Ok(None);
     };
     let want = check(u32::from_be_bytes(*head), max)?;
-    let Some(frame) = rest.get(..want) else { return Ok(None) };
-    *input = rest.get(want..).unwrap_or_default();
+    let Some((frame, after)) = rest.split_at_checked(want) else {
+        return Ok(None);
+    };
+    *input = after;
     Ok(Some(frame))
 }
 

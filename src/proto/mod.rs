@@ -92,3 +92,14 @@ pub trait Session: Send {
 
 /// Makes a fresh session for each accepted connection.
 pub type SessionFactory = std::sync::Arc<dyn Fn(&ConnInfo) -> Box<dyn Session> + Send + Sync>;
+
+/// A [`SessionFactory`] from a plain function or closure, whatever session
+/// type it returns: `proto::factory(|_| MySession::default())`. (A closure
+/// written straight into an `Arc` type-checks only inline, with its box.)
+pub fn factory<S, F>(make: F) -> SessionFactory
+where
+    S: Session + 'static,
+    F: Fn(&ConnInfo) -> S + Send + Sync + 'static,
+{
+    std::sync::Arc::new(move |info: &ConnInfo| Box::new(make(info)) as Box<dyn Session>)
+}

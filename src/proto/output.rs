@@ -79,12 +79,14 @@ impl Output {
 
     /// Every pending byte, across write boundaries (for tests and logs).
     pub fn pending(&self) -> &[u8] {
+        // start ≤ buf.len() always (consume clamps it).
         self.buf.get(self.start..).unwrap_or_default()
     }
 
     /// The bytes of the next write: up to the first boundary.
     pub fn next_write(&self) -> &[u8] {
         let end = self.cuts.front().copied().unwrap_or(self.buf.len());
+        // start < every cut < buf.len() (the field's invariant).
         self.buf.get(self.start..end).unwrap_or_default()
     }
 

@@ -27,12 +27,15 @@ impl Upper {
         if self.held_len > 0 {
             // Complete the held character from the front of `input`. At most
             // MAX_HELD more bytes can matter, so the scratch stays on the stack.
+            let held = self.held();
             let take = input.len().min(MAX_HELD);
             let mut scratch = [0u8; 2 * MAX_HELD];
-            let held = self.held_len;
-            scratch[..held].copy_from_slice(&self.held[..held]);
-            scratch[held..held + take].copy_from_slice(&input[..take]);
-            let joined = &scratch[..held + take];
+            let bytes = self.held.iter().take(held).chain(input.iter().take(take));
+            for (dst, src) in scratch.iter_mut().zip(bytes) {
+                *dst = *src;
+            }
+            // held ≤ MAX_HELD and take ≤ MAX_HELD: within the scratch.
+            let joined = scratch.split_at(held + take).0;
             let done = upper_complete(joined, out);
             if done < held {
                 // Still incomplete: `input` was too short to finish it.
@@ -40,10 +43,13 @@ impl Upper {
                 return;
             }
             self.held_len = 0;
-            input = &input[done - held..];
+            // `done` counts the held bytes first and never passes what was
+            // joined, so done - held ≤ take ≤ input.len().
+            input = input.split_at((done - held).min(input.len())).1;
         }
         let done = upper_complete(input, out);
-        self.hold(input.get(done..).unwrap_or_default(), out);
+        // `upper_complete` reports at most the bytes it was given.
+        self.hold(input.split_at(done.min(input.len())).1, out);
     }
 
     /// Keeps an incomplete trailing character. `upper_complete` leaves at most
@@ -63,7 +69,8 @@ impl Upper {
 
     /// End of stream: sends a held incomplete character as it is.
     pub fn finish(&mut self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.held[..self.held_len]);
+        // held_len ≤ MAX_HELD: `hold` sets it only to a length that fit.
+        out.extend_from_slice(self.held.split_at(self.held_len.min(MAX_HELD)).0);
         self.held_len = 0;
     }
 
@@ -178,6 +185,7 @@ fn upper_str(s: &str, out: &mut Vec<u8>) {
             continue;
         }
         if copy_from < i {
+            // copy_from ≤ i < bytes.len(): both are char boundaries met in order.
             push_ascii_upper(bytes.get(copy_from..i).unwrap_or_default(), out);
         }
         match char::from_u32(mapped) {
@@ -186,6 +194,7 @@ fn upper_str(s: &str, out: &mut Vec<u8>) {
         }
         copy_from = i + c.len_utf8();
     }
+    // copy_from ≤ bytes.len(): it only ever moves to the end of a char.
     push_ascii_upper(bytes.get(copy_from..).unwrap_or_default(), out);
 }
 

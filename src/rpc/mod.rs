@@ -157,9 +157,8 @@ impl RpcSession {
     }
 
     fn drop_input(&mut self, input: &mut &[u8]) -> Flow {
-        let n = usize::try_from(self.discard).unwrap_or(usize::MAX).min(input.len());
-        self.discard -= n as u64;
-        *input = input.get(n..).unwrap_or_default();
+        let dropped = crate::proto::decode::take(input, usize::try_from(self.discard).unwrap_or(usize::MAX));
+        self.discard -= dropped.len() as u64;
         if self.discard == 0 { Flow::Close } else { Flow::Continue }
     }
 }
@@ -193,7 +192,7 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 }
 
 fn dump(body: &[u8]) -> String {
-    let shown = body.get(..DUMP.min(body.len())).unwrap_or_default();
+    let shown = body.split_at(DUMP.min(body.len())).0;
     let mut text = String::from_utf8_lossy(shown).into_owned();
     if body.len() > DUMP {
         text.push_str(&format!("… ({} bytes)", body.len()));

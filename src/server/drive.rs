@@ -106,7 +106,7 @@ fn exchange(mut conn: &Stream, info: &ConnInfo, ctx: &Ctx, report: &mut Report) 
         tracing::debug!(bytes = n, "recv");
         report.bytes_in += n as u64;
         ctx.stats.add_in(n);
-        flow = session.on_data(buf.get(..n).unwrap_or_default(), &mut out);
+        flow = session.on_data(crate::net::filled(&buf, n), &mut out);
     }
 }
 

@@ -252,10 +252,9 @@ mod tests {
     use super::*;
     use crate::proto::SessionFactory;
     use crate::shutdown::Shutdown;
-    use std::sync::Arc;
 
     fn ctx(max_conns: usize) -> Ctx {
-        let factory: SessionFactory = Arc::new(|_| Box::new(crate::proto::answer::EchoSession));
+        let factory: SessionFactory = crate::proto::factory(|_| crate::proto::answer::EchoSession);
         let cfg = ServerConfig {
             mode: crate::server::Mode::Poll,
             max_conns: Some(max_conns),

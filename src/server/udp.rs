@@ -15,6 +15,8 @@ use std::io;
 use std::net::UdpSocket;
 use std::time::Duration;
 
+/// The largest UDP payload over IPv4: 65,535 less the IPv4 and UDP headers.
+pub const MAX_IPV4_PAYLOAD: usize = 65_507;
 /// Big enough for any UDP payload over IPv4 or IPv6 (65,527 bytes without jumbograms).
 const RECV_BUF: usize = 65_536;
 
@@ -93,7 +95,7 @@ pub fn serve(socket: &UdpSocket, cfg: &UdpServerConfig, shutdown: &Shutdown, sta
             Err(e) if is_transient(&e) => continue,
             Err(e) => return Err(e),
         };
-        let datagram = buf.get(..n).unwrap_or_default();
+        let datagram = crate::net::filled(&buf, n);
         stats.add_served();
         stats.add_in(n);
         match arrival {

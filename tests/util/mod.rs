@@ -216,7 +216,9 @@ impl Drop for Server {
 
 /// Whether tests of `mode` must be skipped here, saying why: io_uring can be
 /// refused by the kernel (a seccomp profile, `kernel.io_uring_disabled`).
-/// Where it works, as on these machines, nothing is skipped.
+/// Where it works, nothing is skipped; and with `NETLAB_REQUIRE_URING` set
+/// (CI sets it where its probe found io_uring working) a refusal fails the
+/// test instead of skipping it, so a broken check cannot turn them green.
 pub fn skip_mode(mode: &str) -> bool {
     static URING: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
     if mode != "uring" {
@@ -224,6 +226,9 @@ pub fn skip_mode(mode: &str) -> bool {
     }
     match URING.get_or_init(|| netlab::server::uring::check().map_err(|e| e.to_string())) {
         Ok(()) => false,
+        Err(why) if std::env::var_os("NETLAB_REQUIRE_URING").is_some() => {
+            panic!("io_uring was found working, and now: {why}")
+        }
         Err(why) => {
             eprintln!("skipped: {why}");
             true

@@ -19,6 +19,7 @@ mod response;
 pub use request::{Request, RequestDecoder};
 pub use response::{Response, ResponseDecoder};
 
+use crate::proto::decode::take;
 use std::fmt::Write as _;
 
 /// The largest request or response head accepted.
@@ -67,11 +68,10 @@ impl HeadReader {
     pub(crate) fn take(&mut self, input: &mut &[u8]) -> Result<Option<Vec<u8>>, HttpError> {
         let scan_from = self.buf.len().saturating_sub(3);
         let room = (MAX_HEAD + 1).saturating_sub(self.buf.len());
-        let n = room.min(input.len());
-        self.buf.extend_from_slice(input.get(..n).unwrap_or_default());
+        let before = *input;
+        self.buf.extend_from_slice(take(input, room));
         self.scanned += self.buf.len() - scan_from;
         let Some(end) = head_end(&self.buf, scan_from) else {
-            *input = input.get(n..).unwrap_or_default();
             if self.buf.len() > MAX_HEAD {
                 return Err(HttpError::new(
                     431,
@@ -81,9 +81,12 @@ impl HeadReader {
             }
             return Ok(None);
         };
-        // Give back what was taken beyond the head.
+        // Give back what was taken beyond the head: the head ends within
+        // the bytes just taken (the earlier ones held no blank line).
+        let taken = before.len() - input.len();
         let extra = self.buf.len() - end;
-        *input = input.get(n - extra..).unwrap_or_default();
+        *input = before;
+        take(input, taken - extra);
         self.buf.truncate(end);
         Ok(Some(std::mem::take(&mut self.buf)))
     }

@@ -70,9 +70,8 @@ impl crate::proto::Decode for RequestDecoder {
                     self.state = ReqState::Body { req, want };
                 }
                 ReqState::Body { req, want } => {
-                    let n = (*want - req.body.len()).min(input.len());
-                    req.body.extend_from_slice(input.get(..n).unwrap_or_default());
-                    *input = input.get(n..).unwrap_or_default();
+                    req.body
+                        .extend_from_slice(crate::proto::decode::take(input, *want - req.body.len()));
                     if req.body.len() < *want {
                         return Ok(None);
                     }

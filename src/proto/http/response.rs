@@ -87,9 +87,8 @@ impl crate::proto::Decode for ResponseDecoder {
                 }
                 RespState::Body { resp, want } => {
                     let limit = want.unwrap_or(self.max_body + 1);
-                    let n = (limit - resp.body.len()).min(input.len());
-                    resp.body.extend_from_slice(input.get(..n).unwrap_or_default());
-                    *input = input.get(n..).unwrap_or_default();
+                    resp.body
+                        .extend_from_slice(crate::proto::decode::take(input, limit - resp.body.len()));
                     if want.is_none() && resp.body.len() > self.max_body {
                         return Err(HttpError::new(413, "Payload Too Large", "a response over the limit"));
                     }

@@ -85,7 +85,7 @@ impl Conn {
             };
             env.policy.ctx.stats.add_in(n);
             tracing::debug!(peer = %self.life.peer, bytes = n, "recv");
-            let timer = self.life.received(env.buf.get(..n).unwrap_or_default(), Instant::now());
+            let timer = self.life.received(crate::net::filled(env.buf, n), Instant::now());
             self.set_timer(env, timer);
             self.flush(env);
             if n < env.buf.len() && !drain {

@@ -78,6 +78,7 @@ impl SendBuf {
     }
 
     fn rest(&self) -> &[u8] {
+        // off ≤ bytes.len(): `completed` clamps it.
         self.bytes.get(self.off..).unwrap_or_default()
     }
 }
