@@ -19,8 +19,13 @@
 //! | the framed server session, the Nagle trap (`--split-writes`) | [`proto::framed`] |
 //! | zlib payloads inflated with a ceiling (no zip bombs) | [`proto::zlib`] |
 //! | HTTP/1.1 heads and bodies, keep-alive, pipelining, 413/431 | [`proto::http`] |
+//! | HTTP bodies: counted, chunked, until close | [`proto::http::body`] |
+//! | the one HTTP server session: keep-alive, pipelining, HEAD, 100-continue, 408, bodies that stream | [`proto::http::server`] |
 //! | XML-RPC bodies as Python writes them; entities never expanded | [`proto::xmlrpc`] |
-//! | the XML-RPC server session and its methods | [`rpc`], [`rpc::methods`] |
+//! | the XML-RPC server (a handler on the HTTP session) and its methods | [`rpc`], [`rpc::methods`] |
+//! | the static file server: nothing outside the root, listings, ranges, 304 | [`web`], [`web::files`] |
+//! | request targets that must not climb out (`..`, `%2e%2e`, `%2f`, NUL) | [`web::target`] |
+//! | an HTTP client: GET, redirects, bodies streamed to a file | [`client::http`] |
 //! | `HOST:PORT`, `[IPv6]:PORT`, names for `--bind` | [`addr`] |
 //! | bind, backlog, `SO_REUSEADDR`, `SO_REUSEPORT`, dual-stack `::`, Unix sockets | [`net`] |
 //! | TCP and Unix stream sockets behind one type | [`conn`] |
@@ -29,7 +34,8 @@
 //! | counters and the shutdown summary | [`stats`] |
 //! | the six TCP server designs and what they share | [`server`] |
 //! | the server edge: bind, ready line, serve, clean up, summary | [`server::edge`] |
-//! | one connection's life in an event loop: phases, back-pressure, lingering | [`server::core`] |
+//! | one connection's life in an event loop: phases, back-pressure, lingering, bodies that stream | [`server::lifecycle`] |
+//! | the event loops' shared policy: timers, idle sweep, stop sequence, accept errors | [`server::event_loop`] |
 //! | one accept loop; accept errors that are not fatal | [`server::accept`] |
 //! | read, reply, EOF, half-close, lingering close | [`server::drive`] |
 //! | head-of-line blocking | [`server::sequential`] |
@@ -71,6 +77,7 @@ pub mod rpc;
 pub mod server;
 pub mod shutdown;
 pub mod stats;
+pub mod web;
 pub mod words;
 
 /// The port every command uses when `-p` is not given.

@@ -4,7 +4,7 @@ use super::Out;
 use crate::cli::{RpcCallArgs, RpcServerArgs};
 use netlab::client::rpc::{self, CallError, RpcClient, Url};
 use netlab::error::{Reported, UsageError};
-use netlab::rpc::{RpcOptions, RpcSession};
+use netlab::rpc::RpcOptions;
 
 pub fn server(args: RpcServerArgs) -> anyhow::Result<()> {
     let opts = RpcOptions {
@@ -15,7 +15,7 @@ pub fn server(args: RpcServerArgs) -> anyhow::Result<()> {
     super::server::serve(
         &args.server,
         super::server::Nagle::Off,
-        netlab::proto::factory(move |_| RpcSession::new(opts)),
+        netlab::proto::factory(move |info| netlab::rpc::session(opts, std::time::SystemTime::now, info)),
     )
 }
 

@@ -35,6 +35,18 @@ pub enum Flow {
     Close,
 }
 
+/// What a session has left to send, after [`Session::on_drain`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drain {
+    /// Nothing more until the next input: stop asking.
+    Done,
+    /// More to come: ask again once what is pending has been sent.
+    More,
+    /// Send what is pending, then close (a streamed body cut short, or the
+    /// last response of the connection).
+    Close,
+}
+
 /// A peer broke the protocol, or asked for more than the limits allow.
 #[derive(Debug, thiserror::Error)]
 pub enum ProtocolError {
@@ -70,7 +82,16 @@ pub struct ConnInfo {
 ///   closes**: after `Flow::Close`, after an error, after `on_eof`, in every
 ///   mode. That is what lets a protocol answer its last word — an HTTP 413, an
 ///   XML-RPC fault, a final frame — and then hang up.
-/// - After `Flow::Close` or an error the session is not called again.
+/// - **Output that streams**: after each call above, once everything pending
+///   has been sent (the socket took it, so there is room), the driver calls
+///   `on_drain`, and again after each piece it appended, for as long as it
+///   answers [`Drain::More`]. A session with a large body (a file) appends
+///   one bounded piece per call, so memory stays bounded and a client that
+///   stops reading stalls only its own connection. The close that a
+///   `Flow::Close`, an error or the peer's EOF asked for waits until the
+///   session answers `Done` or `Close`.
+/// - After `Flow::Close` or an error the session is not called again, but
+///   for `on_drain` while it answers `More`.
 pub trait Session: Send {
     /// Called once when the connection opens; may greet and ask to close.
     fn on_start(&mut self, _out: &mut Output) -> Flow {
@@ -88,6 +109,16 @@ pub trait Session: Send {
     /// # Errors
     /// When the peer stopped in the middle of a message (`out` is still sent).
     fn on_eof(&mut self, out: &mut Output) -> Result<(), ProtocolError>;
+
+    /// Everything pending has been sent: append the next piece of a body
+    /// that streams, if any. Most sessions answer everything at once and
+    /// keep this default.
+    ///
+    /// # Errors
+    /// A [`ProtocolError`] closes this connection, after `out` is sent.
+    fn on_drain(&mut self, _out: &mut Output) -> Result<Drain, ProtocolError> {
+        Ok(Drain::Done)
+    }
 }
 
 /// Makes a fresh session for each accepted connection.

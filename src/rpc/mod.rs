@@ -1,22 +1,20 @@
-//! The XML-RPC server session: HTTP/1.1 requests in ([`crate::proto::http`]),
-//! calls parsed and answered ([`crate::proto::xmlrpc`], [`methods`]),
-//! responses out — just another [`Session`], so every server mode serves it.
+//! The XML-RPC server: a [`Handler`] on the one HTTP server session
+//! ([`crate::proto::http::server`]), so every server mode serves it: calls
+//! parsed and answered ([`crate::proto::xmlrpc`], [`methods`]).
 //!
 //! Unlike Python's `SimpleXMLRPCServer` (HTTP/1.0, a connection per call) it
-//! keeps connections alive and answers pipelined requests in order. Every
-//! error is an answer: a fault on HTTP 200 for anything about the call
-//! (malformed XML, a DOCTYPE, an entity, an unknown method, bad arguments),
-//! an HTTP status for anything about the request (404, 405, 411, 413, 431).
-//! After a request it refuses outright (413, 431...) the connection closes,
-//! but only once the body the client is still sending has been read and
-//! dropped (boundedly), so the client's send completes and it sees the answer.
+//! keeps connections alive and answers pipelined requests in order (the
+//! session's work). Every error is an answer: a fault on HTTP 200 for
+//! anything about the call (malformed XML, a DOCTYPE, an entity, an unknown
+//! method, bad arguments), an HTTP status for anything about the request
+//! (404, 405, and the session's 408, 411, 413, 431).
 
 pub mod methods;
 
-use crate::proto::Decode as _;
-use crate::proto::http::{self, HttpError, Request, RequestDecoder};
+use crate::proto::ConnInfo;
+use crate::proto::http::server::{Clock, Handler, HttpOptions, HttpSession, Reply};
+use crate::proto::http::{HttpError, Request};
 use crate::proto::xmlrpc::{self, Fault};
-use crate::proto::{Flow, Output, ProtocolError, Session};
 use flate2::Compression;
 use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
@@ -26,8 +24,6 @@ use std::io::{Read, Write};
 pub const DEFAULT_MAX_BODY: usize = 1 << 20;
 /// Responses longer than this are gzipped for clients that accept it (as Python's server does).
 pub const GZIP_ABOVE: usize = 1400;
-/// At most this much of a refused body is read and dropped before closing.
-const DISCARD_MAX: u64 = 64 << 20;
 /// How much of a request or response body `-vv` shows.
 const DUMP: usize = 4096;
 
@@ -47,51 +43,45 @@ impl Default for RpcOptions {
 }
 
 /// One connection of the XML-RPC server.
-#[derive(Debug)]
-pub struct RpcSession {
-    decoder: RequestDecoder,
-    opts: RpcOptions,
-    /// Bytes of a refused body still to drop before closing.
-    discard: u64,
+pub type RpcSession = HttpSession<RpcHandler>;
+
+/// A session of the XML-RPC server for the client `info` describes.
+pub fn session(opts: RpcOptions, clock: Clock, info: &ConnInfo) -> RpcSession {
+    let http = HttpOptions {
+        max_body: opts.max_body,
+        ..HttpOptions::default()
+    };
+    HttpSession::new(RpcHandler { opts }, http, clock, info)
 }
 
-impl RpcSession {
-    /// A session with nothing received yet.
-    pub fn new(opts: RpcOptions) -> Self {
-        RpcSession {
-            decoder: RequestDecoder::new(opts.max_body),
-            opts,
-            discard: 0,
-        }
-    }
+/// Answers XML-RPC calls POSTed to `/` or `/RPC2`.
+#[derive(Debug, Clone, Copy)]
+pub struct RpcHandler {
+    opts: RpcOptions,
+}
 
-    /// Answers one request; returns true when the connection must close after it.
-    fn answer(&self, req: Request, out: &mut Output) -> bool {
-        let close = !req.keep_alive;
+impl Handler for RpcHandler {
+    fn handle(&mut self, req: &Request) -> Reply {
         if req.path != "/" && req.path != "/RPC2" {
-            reply(
-                out,
-                &req,
+            return Reply::new(
                 404,
                 "Not Found",
-                &[("Content-Type", "text/plain")],
-                b"No such page",
-                close,
+                vec![("Content-Type", "text/plain".into())],
+                b"No such page".to_vec(),
             );
-            return close;
         }
         if !req.method.eq_ignore_ascii_case("POST") {
             let body = format!("{} is not supported here: XML-RPC calls are POSTed\n", req.method);
-            let headers = [("Allow", "POST"), ("Content-Type", "text/plain")];
-            reply(out, &req, 405, "Method Not Allowed", &headers, body.as_bytes(), close);
-            return close;
+            let headers = vec![("Allow", "POST".into()), ("Content-Type", "text/plain".into())];
+            return Reply::new(405, "Method Not Allowed", headers, body.into_bytes());
         }
-        let body = match self.decoded_body(&req) {
+        let body = match self.decoded_body(req) {
             Ok(b) => b,
             Err(e) => {
                 tracing::warn!(status = e.status, "{}", e.detail);
-                reply(out, &req, e.status, e.reason, &[], b"", true);
-                return true;
+                let mut reply = Reply::new(e.status, e.reason, Vec::new(), Vec::new());
+                reply.close = true;
+                return reply;
             }
         };
         tracing::debug!(request = %dump(&body), "xml-rpc request");
@@ -104,22 +94,15 @@ impl RpcSession {
         };
         tracing::debug!(response = %dump(xml.as_bytes()), "xml-rpc response");
         if req.accept_gzip && xml.len() > GZIP_ABOVE {
-            let headers = [("Content-Type", "text/xml"), ("Content-Encoding", "gzip")];
-            reply(out, &req, 200, "OK", &headers, &gzip(xml.as_bytes()), close);
+            let headers = vec![("Content-Type", "text/xml".into()), ("Content-Encoding", "gzip".into())];
+            Reply::new(200, "OK", headers, gzip(xml.as_bytes()))
         } else {
-            reply(
-                out,
-                &req,
-                200,
-                "OK",
-                &[("Content-Type", "text/xml")],
-                xml.as_bytes(),
-                close,
-            );
+            Reply::new(200, "OK", vec![("Content-Type", "text/xml".into())], xml.into_bytes())
         }
-        close
     }
+}
 
+impl RpcHandler {
     /// The body, inflated when it came gzipped (with the same limit).
     fn decoded_body(&self, req: &Request) -> Result<Vec<u8>, HttpError> {
         match req.content_encoding.as_deref() {
@@ -146,21 +129,6 @@ impl RpcSession {
             )),
         }
     }
-
-    /// A request refused before its body was read: answer, then drop what
-    /// of the body is still coming.
-    fn refuse(&mut self, e: &HttpError, input: &mut &[u8], out: &mut Output) -> Flow {
-        tracing::warn!(status = e.status, "{}", e.detail);
-        http::write_response(out.vec_mut(), 1, e.status, e.reason, &[], b"", true);
-        self.discard = e.discard.min(DISCARD_MAX);
-        self.drop_input(input)
-    }
-
-    fn drop_input(&mut self, input: &mut &[u8]) -> Flow {
-        let dropped = crate::proto::decode::take(input, usize::try_from(self.discard).unwrap_or(usize::MAX));
-        self.discard -= dropped.len() as u64;
-        if self.discard == 0 { Flow::Close } else { Flow::Continue }
-    }
 }
 
 fn error(status: u16, reason: &'static str, detail: &str) -> HttpError {
@@ -170,18 +138,6 @@ fn error(status: u16, reason: &'static str, detail: &str) -> HttpError {
         detail: detail.to_string(),
         discard: 0,
     }
-}
-
-fn reply(
-    out: &mut Output,
-    req: &Request,
-    status: u16,
-    reason: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-    close: bool,
-) {
-    http::write_response(out.vec_mut(), req.minor, status, reason, headers, body, close);
 }
 
 /// Gzip at level 1, as Python's server does.
@@ -200,38 +156,11 @@ fn dump(body: &[u8]) -> String {
     text
 }
 
-impl Session for RpcSession {
-    fn on_data(&mut self, mut data: &[u8], out: &mut Output) -> Result<Flow, ProtocolError> {
-        if self.discard > 0 {
-            return Ok(self.drop_input(&mut data));
-        }
-        loop {
-            match self.decoder.decode(&mut data) {
-                Ok(Some(req)) => {
-                    if self.answer(req, out) {
-                        return Ok(Flow::Close);
-                    }
-                }
-                Ok(None) => return Ok(Flow::Continue),
-                Err(e) => return Ok(self.refuse(&e, &mut data, out)),
-            }
-        }
-    }
-
-    fn on_eof(&mut self, _out: &mut Output) -> Result<(), ProtocolError> {
-        if self.decoder.is_idle() || self.discard > 0 {
-            return Ok(());
-        }
-        Err(ProtocolError::Truncated(
-            "the client closed in the middle of a request".into(),
-        ))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::http::ResponseDecoder;
+    use crate::proto::http::{self, ResponseDecoder};
+    use crate::proto::{Decode as _, Flow, Output, Session};
     use dxr::Value;
 
     fn post(body: &str, extra: &str) -> Vec<u8> {
@@ -244,7 +173,15 @@ mod tests {
 
     /// Feeds `wire` in `step`-byte pieces; returns the responses and whether the session closed.
     fn serve(wire: &[u8], step: usize) -> (Vec<http::Response>, bool) {
-        let mut s = RpcSession::new(RpcOptions { max_body: 4096 });
+        let info = ConnInfo {
+            peer: None,
+            accepted_at: std::time::SystemTime::UNIX_EPOCH,
+        };
+        let mut s = session(
+            RpcOptions { max_body: 4096 },
+            || std::time::SystemTime::UNIX_EPOCH,
+            &info,
+        );
         let mut out = Output::new();
         let mut closed = false;
         for piece in wire.chunks(step.max(1)) {

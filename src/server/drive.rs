@@ -13,7 +13,7 @@
 use super::live::Tracked;
 use super::{Ctx, LINGER, LINGER_BYTES, READ_BUF, peer_label};
 use crate::conn::Stream;
-use crate::proto::{ConnInfo, Flow, Output, ProtocolError};
+use crate::proto::{ConnInfo, Drain, Flow, Output, ProtocolError, Session};
 use std::io::{self, Read, Write};
 use std::net::Shutdown as How;
 use std::time::Instant;
@@ -86,7 +86,7 @@ fn exchange(mut conn: &Stream, info: &ConnInfo, ctx: &Ctx, report: &mut Report) 
     let mut out = Output::with_capacity(READ_BUF);
     let mut flow: Result<Flow, ProtocolError> = Ok(session.on_start(&mut out));
     loop {
-        send(&mut conn, &mut out, ctx, report)?;
+        flow = send(&mut conn, session.as_mut(), &mut out, flow, ctx, report)?;
         match flow {
             Ok(Flow::Continue) => {}
             Ok(Flow::Close) => return Ok(()),
@@ -95,9 +95,9 @@ fn exchange(mut conn: &Stream, info: &ConnInfo, ctx: &Ctx, report: &mut Report) 
         let n = match conn.read(&mut buf) {
             Ok(0) => {
                 tracing::debug!("recv 0 bytes (EOF)");
-                let ended = session.on_eof(&mut out);
-                send(&mut conn, &mut out, ctx, report)?;
-                return ended.map_err(io::Error::other);
+                let ended = session.on_eof(&mut out).map(|()| Flow::Close);
+                let ended = send(&mut conn, session.as_mut(), &mut out, ended, ctx, report)?;
+                return ended.map(drop).map_err(io::Error::other);
             }
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -110,15 +110,40 @@ fn exchange(mut conn: &Stream, info: &ConnInfo, ctx: &Ctx, report: &mut Report) 
     }
 }
 
-/// Writes everything pending, one write per boundary the session marked.
-fn send(conn: &mut &Stream, out: &mut Output, ctx: &Ctx, report: &mut Report) -> io::Result<()> {
-    if out.is_empty() {
-        return Ok(());
-    }
-    if !ctx.cfg.delay.is_zero() {
+/// Sends what the session answered, then the pieces of a body that streams
+/// for as long as it has more ([`Session::on_drain`]); returns the outcome
+/// `flow` turned into, once nothing more is owed.
+fn send(
+    conn: &mut &Stream,
+    session: &mut dyn Session,
+    out: &mut Output,
+    flow: Result<Flow, ProtocolError>,
+    ctx: &Ctx,
+    report: &mut Report,
+) -> io::Result<Result<Flow, ProtocolError>> {
+    if !out.is_empty() && !ctx.cfg.delay.is_zero() {
         // A shutdown cuts the wait short; the reply is still sent.
         ctx.shutdown.sleep(ctx.cfg.delay);
     }
+    loop {
+        write_out(conn, out, ctx, report)?;
+        let drained = session.on_drain(out);
+        match drained {
+            Ok(Drain::More) => continue,
+            Ok(Drain::Done) => return Ok(flow),
+            Ok(Drain::Close) | Err(_) => {
+                write_out(conn, out, ctx, report)?;
+                return Ok(match (flow, drained) {
+                    (Err(e), _) | (_, Err(e)) => Err(e),
+                    _ => Ok(Flow::Close),
+                });
+            }
+        }
+    }
+}
+
+/// Writes everything pending, one write per boundary the session marked.
+fn write_out(conn: &mut &Stream, out: &mut Output, ctx: &Ctx, report: &mut Report) -> io::Result<()> {
     while !out.is_empty() {
         let write = out.next_write();
         let n = write.len();

@@ -24,7 +24,7 @@
 //!   could destroy the reply in flight.
 
 use super::{HIGH_WATER, LINGER, LINGER_BYTES};
-use crate::proto::{Flow, Output, Session};
+use crate::proto::{Drain, Flow, Output, Session};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
@@ -85,6 +85,10 @@ pub struct Lifecycle {
     /// Bytes taken out of `out` into a send the kernel has not completed
     /// (completion-based I/O): still owed to the peer.
     in_flight: usize,
+    /// The session may have more to send once `out` is empty (a body that
+    /// streams): set after every session call, cleared when `on_drain` says
+    /// it is done.
+    pulling: bool,
     /// Last time bytes moved either way (the idle timeout).
     pub last_active: Instant,
     /// When the connection opened (the close log line's duration).
@@ -117,6 +121,7 @@ impl Lifecycle {
             delay,
             discarded: 0,
             in_flight: 0,
+            pulling: true,
             last_active: now,
             opened: now,
             bytes_in: 0,
@@ -188,6 +193,7 @@ impl Lifecycle {
         // Without --delay the session appends straight to the pending output.
         let sink = if self.delay.is_zero() { &mut self.out } else { &mut held };
         let flow = self.session.on_data(data, sink);
+        self.pulling = true;
         match flow {
             Ok(Flow::Continue) => {}
             Ok(Flow::Close) => self.phase = Phase::Closing { peer_done: false },
@@ -208,6 +214,7 @@ impl Lifecycle {
                 if let Err(e) = self.session.on_eof(&mut tail) {
                     tracing::warn!(peer = %self.peer, error = %e, "connection error");
                 }
+                self.pulling = true;
                 self.phase = Phase::Draining;
                 self.queue(tail, now)
             }
@@ -220,6 +227,37 @@ impl Lifecycle {
                 None
             }
             Phase::Draining | Phase::Broken => None,
+        }
+    }
+
+    /// Asks the session for the next piece of a body that streams, when
+    /// everything before it has left `out` (and no delayed reply waits, so
+    /// the order holds); returns whether it appended anything.
+    pub fn refill(&mut self) -> bool {
+        if !self.pulling || !self.out.is_empty() || !self.delayed.is_empty() || self.phase == Phase::Broken {
+            return false;
+        }
+        let before = self.out.len();
+        match self.session.on_drain(&mut self.out) {
+            Ok(Drain::More) => {}
+            Ok(Drain::Done) => self.pulling = false,
+            Ok(Drain::Close) => {
+                self.pulling = false;
+                self.end_session();
+            }
+            Err(e) => {
+                tracing::warn!(peer = %self.peer, error = %e, "connection error");
+                self.pulling = false;
+                self.end_session();
+            }
+        }
+        self.out.len() > before
+    }
+
+    /// The session is done: an open connection starts closing.
+    fn end_session(&mut self) {
+        if self.phase == Phase::Open {
+            self.phase = Phase::Closing { peer_done: false };
         }
     }
 
@@ -273,7 +311,7 @@ impl Lifecycle {
         if self.phase == Phase::Broken {
             return Next::Close;
         }
-        if !self.out.is_empty() || self.in_flight > 0 || !self.delayed.is_empty() {
+        if !self.out.is_empty() || self.in_flight > 0 || !self.delayed.is_empty() || self.pulling {
             return Next::Keep;
         }
         match self.phase {
@@ -339,6 +377,7 @@ mod tests {
     fn drain(c: &mut Lifecycle, now: Instant) -> Vec<u8> {
         let bytes = c.out.pending().to_vec();
         c.sent(bytes.len(), now);
+        assert!(!c.refill(), "these sessions answer whole");
         bytes
     }
 

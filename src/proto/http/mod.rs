@@ -1,23 +1,28 @@
-//! HTTP/1.1 messages without sockets, on `httparse`: request heads and
-//! `Content-Length` bodies for servers, response heads and bodies for
-//! clients, and the writer of responses and requests.
+//! HTTP/1.1 without sockets, on `httparse`: request heads and bodies for
+//! servers, response heads and bodies for clients ([`body`]: counted,
+//! chunked, until close), the writer of responses and requests, and the one
+//! server session every HTTP server here runs ([`server`]).
 //!
 //! Limits and rules:
 //! - a head is at most [`MAX_HEAD`] bytes (431 past it) and at most
 //!   [`MAX_HEADERS`] headers; `httparse` cannot resume a partial parse, so
 //!   the head is parsed once, when its blank line has arrived — a head
 //!   dripped one byte at a time costs linear time, not quadratic;
-//! - a body is read only with a `Content-Length`, and only up to the limit:
-//!   a larger one is refused (413) before a byte of it is stored; chunked
-//!   request bodies are not supported (501);
+//! - a request body is read only up to the limit: a larger `Content-Length`
+//!   is refused (413) before a byte of it is stored, a chunked body as soon
+//!   as it passes the limit; `Transfer-Encoding` beside `Content-Length` is
+//!   400 (the request-smuggling ambiguity), a coding other than chunked 501;
 //! - pipelined requests come out one at a time, in order; the bytes of the
 //!   next one stay in the input.
 
+pub mod body;
 mod request;
 mod response;
+pub mod server;
 
+pub use body::{BodyDecoder, Framing, Piece};
 pub use request::{Request, RequestDecoder};
-pub use response::{Response, ResponseDecoder};
+pub use response::{HeadDecoder, Response, ResponseDecoder, ResponseHead};
 
 use crate::proto::decode::take;
 use std::fmt::Write as _;
@@ -89,6 +94,11 @@ impl HeadReader {
         take(input, taken - extra);
         self.buf.truncate(end);
         Ok(Some(std::mem::take(&mut self.buf)))
+    }
+
+    /// The bytes of the head taken so far.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.buf
     }
 
     pub(crate) fn is_empty(&self) -> bool {

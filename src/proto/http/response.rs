@@ -1,6 +1,102 @@
-//! Responses: the client side's streaming decoder.
+//! Responses: the client side's streaming decoders. [`HeadDecoder`] gives a
+//! response's head and how its body is framed, for a client that streams the
+//! body on (`http get`); [`ResponseDecoder`] gives whole responses (`rpc call`,
+//! `bench`).
 
+use super::body::{BodyDecoder, Framing, Piece};
 use super::{HeadReader, HttpError, MAX_HEADERS, content_length, header_text, lists};
+
+/// A response's status line and headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseHead {
+    /// The status code.
+    pub status: u16,
+    /// The reason phrase.
+    pub reason: String,
+    /// 1 for HTTP/1.1, 0 for HTTP/1.0.
+    pub minor: u8,
+    /// Every header, the name as spelled and the value trimmed.
+    pub headers: Vec<(String, String)>,
+    /// How the body's end is found.
+    pub framing: Framing,
+    /// The server keeps the connection after the body.
+    pub keep_alive: bool,
+}
+
+impl ResponseHead {
+    /// The first header called `name`, whatever its case.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Reads response heads, skipping interim `1xx` ones.
+#[derive(Debug, Default)]
+pub struct HeadDecoder {
+    reader: HeadReader,
+    /// The request was HEAD: whatever the headers say, no body follows.
+    for_head: bool,
+}
+
+impl HeadDecoder {
+    /// A decoder for the response to a request; `for_head` when it was HEAD.
+    pub fn new(for_head: bool) -> Self {
+        HeadDecoder {
+            reader: HeadReader::default(),
+            for_head,
+        }
+    }
+
+    /// Whether nothing of a head has been taken.
+    pub fn is_idle(&self) -> bool {
+        self.reader.is_empty()
+    }
+
+    /// Takes bytes from `input`; returns the final head once whole.
+    ///
+    /// # Errors
+    /// Bytes that are not an HTTP response (checked from the first byte, so
+    /// a server speaking another protocol fails at once), or a bad head.
+    pub fn decode(&mut self, input: &mut &[u8]) -> Result<Option<ResponseHead>, HttpError> {
+        loop {
+            not_http(self.reader.bytes(), input)?;
+            let Some(head) = self.reader.take(input)? else {
+                return Ok(None);
+            };
+            let head = parse_head(&head, self.for_head)?;
+            if (100..200).contains(&head.status) {
+                continue; // 100 Continue and friends: the real answer follows
+            }
+            return Ok(Some(head));
+        }
+    }
+}
+
+/// Fails when the first bytes of a response (`held`, then `input`) are not
+/// the start of `HTTP/`: a server speaking another protocol (an SSH banner,
+/// TLS) is told apart at once instead of waiting for a blank line.
+fn not_http(held: &[u8], input: &[u8]) -> Result<(), HttpError> {
+    if held.len() >= 5 {
+        return Ok(());
+    }
+    let seen: Vec<u8> = held.iter().chain(input.iter()).take(40).copied().collect();
+    let n = seen.len().min(5);
+    if seen.get(..n) == b"HTTP/".get(..n) {
+        return Ok(());
+    }
+    let shown: String = String::from_utf8_lossy(&seen)
+        .chars()
+        .map(|c| if c.is_control() { '.' } else { c })
+        .collect();
+    Err(HttpError::new(
+        502,
+        "Bad Gateway",
+        format!("the server does not speak HTTP (it sent '{shown}')"),
+    ))
+}
 
 /// One response, head and body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,15 +115,11 @@ pub struct Response {
 
 #[derive(Debug)]
 enum RespState {
-    Head(HeadReader),
-    /// `want`: the body's length, or `None` to read until the server closes.
-    Body {
-        resp: Response,
-        want: Option<usize>,
-    },
+    Head(HeadDecoder),
+    Body { resp: Response, body: BodyDecoder },
 }
 
-/// The streaming response decoder of one client connection.
+/// The streaming decoder of whole responses on one client connection.
 #[derive(Debug)]
 pub struct ResponseDecoder {
     state: RespState,
@@ -38,7 +130,7 @@ impl ResponseDecoder {
     /// A decoder refusing bodies over `max_body` bytes.
     pub fn new(max_body: usize) -> Self {
         ResponseDecoder {
-            state: RespState::Head(HeadReader::default()),
+            state: RespState::Head(HeadDecoder::default()),
             max_body,
         }
     }
@@ -48,10 +140,14 @@ impl ResponseDecoder {
     /// # Errors
     /// When the close cut a head or a sized body short.
     pub fn eof(&mut self) -> Result<Option<Response>, HttpError> {
-        match &self.state {
-            RespState::Body { want: None, .. } => Ok(self.finish()),
-            RespState::Head(r) if r.is_empty() => Ok(None),
-            _ => Err(HttpError::new(
+        let complete = match &mut self.state {
+            RespState::Head(h) if h.is_idle() => return Ok(None),
+            RespState::Head(_) => false,
+            RespState::Body { body, .. } => body.eof().is_ok(),
+        };
+        match complete {
+            true => Ok(self.finish()),
+            false => Err(HttpError::new(
                 502,
                 "Bad Gateway",
                 "the server closed in the middle of its response",
@@ -60,7 +156,7 @@ impl ResponseDecoder {
     }
 
     fn finish(&mut self) -> Option<Response> {
-        match std::mem::replace(&mut self.state, RespState::Head(HeadReader::default())) {
+        match std::mem::replace(&mut self.state, RespState::Head(HeadDecoder::default())) {
             RespState::Body { resp, .. } => Some(resp),
             RespState::Head(_) => None,
         }
@@ -78,31 +174,51 @@ impl crate::proto::Decode for ResponseDecoder {
     fn decode(&mut self, input: &mut &[u8]) -> Result<Option<Response>, HttpError> {
         loop {
             match &mut self.state {
-                RespState::Head(reader) => {
-                    let Some(head) = reader.take(input)? else {
+                RespState::Head(decoder) => {
+                    let Some(head) = decoder.decode(input)? else {
                         return Ok(None);
                     };
-                    let (resp, want) = parse_response(&head, self.max_body)?;
-                    self.state = RespState::Body { resp, want };
-                }
-                RespState::Body { resp, want } => {
-                    let limit = want.unwrap_or(self.max_body + 1);
-                    resp.body
-                        .extend_from_slice(crate::proto::decode::take(input, limit - resp.body.len()));
-                    if want.is_none() && resp.body.len() > self.max_body {
-                        return Err(HttpError::new(413, "Payload Too Large", "a response over the limit"));
+                    if let Framing::Length(n) = head.framing
+                        && usize::try_from(n).is_ok_and(|n| n > self.max_body)
+                    {
+                        return Err(over_limit(n));
                     }
-                    if want.is_none_or(|w| resp.body.len() < w) {
-                        return Ok(None);
-                    }
-                    return Ok(self.finish());
+                    let content_encoding = head.header("content-encoding").map(str::to_ascii_lowercase);
+                    let resp = Response {
+                        status: head.status,
+                        reason: head.reason,
+                        keep_alive: head.keep_alive,
+                        content_encoding,
+                        body: Vec::new(),
+                    };
+                    let body = BodyDecoder::new(head.framing);
+                    self.state = RespState::Body { resp, body };
                 }
+                RespState::Body { resp, body } => match body.next(input)? {
+                    Piece::Data(d) => {
+                        if resp.body.len() + d.len() > self.max_body {
+                            return Err(over_limit((resp.body.len() + d.len()) as u64));
+                        }
+                        resp.body.extend_from_slice(d);
+                    }
+                    Piece::NeedMore => return Ok(None),
+                    Piece::Done => return Ok(self.finish()),
+                },
             }
         }
     }
 }
 
-fn parse_response(head: &[u8], max_body: usize) -> Result<(Response, Option<usize>), HttpError> {
+fn over_limit(n: u64) -> HttpError {
+    HttpError::new(
+        413,
+        "Payload Too Large",
+        format!("a response of {n} bytes, over the limit"),
+    )
+}
+
+/// Parses a response head; `for_head`: the request was HEAD (no body).
+fn parse_head(head: &[u8], for_head: bool) -> Result<ResponseHead, HttpError> {
     let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut parsed = httparse::Response::new(&mut slots);
     match parsed.parse(head) {
@@ -118,38 +234,33 @@ fn parse_response(head: &[u8], max_body: usize) -> Result<(Response, Option<usiz
     }
     let headers = &*parsed.headers;
     let minor = parsed.version.unwrap_or(0);
-    let want = match content_length(headers)? {
-        Some(n) => Some(usize::try_from(n).ok().filter(|n| *n <= max_body).ok_or_else(|| {
-            HttpError::new(
-                413,
-                "Payload Too Large",
-                format!("a response of {n} bytes, over the limit"),
-            )
-        })?),
-        None if headers.iter().any(|h| h.name.eq_ignore_ascii_case("transfer-encoding")) => {
-            return Err(HttpError::new(
-                502,
-                "Bad Gateway",
-                "chunked responses are not supported",
-            ));
-        }
-        None => None,
+    let status = parsed.code.unwrap_or(0);
+    let chunked = headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("transfer-encoding"))
+        .any(|h| header_text(h.value).ends_with("chunked"));
+    let framing = if for_head || (100..200).contains(&status) || status == 204 || status == 304 {
+        Framing::Length(0)
+    } else if chunked {
+        Framing::Chunked
+    } else {
+        content_length(headers)?.map_or(Framing::UntilClose, Framing::Length)
     };
-    let keep_alive = want.is_some()
+    let keep_alive = framing != Framing::UntilClose
         && if minor == 1 {
             !lists(headers, "connection", "close")
         } else {
             lists(headers, "connection", "keep-alive")
         };
-    let resp = Response {
-        status: parsed.code.unwrap_or(0),
+    Ok(ResponseHead {
+        status,
         reason: parsed.reason.unwrap_or_default().to_string(),
-        keep_alive,
-        content_encoding: headers
+        minor,
+        headers: headers
             .iter()
-            .find(|h| h.name.eq_ignore_ascii_case("content-encoding"))
-            .map(|h| header_text(h.value)),
-        body: Vec::new(),
-    };
-    Ok((resp, want))
+            .map(|h| (h.name.to_string(), String::from_utf8_lossy(h.value).trim().to_string()))
+            .collect(),
+        framing,
+        keep_alive,
+    })
 }

@@ -42,8 +42,32 @@ fn limits_and_their_statuses() {
     assert_eq!(status(POST, 4), Some(413));
     assert_eq!(status(b"POST / HTTP/1.1\r\nHost: x\r\n\r\n", 100), Some(411));
     assert_eq!(
-        status(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 100),
+        status(b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 100),
         Some(501)
+    );
+    assert_eq!(
+        status(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n65\r\n", 100),
+        None,
+        "101 bytes announced: refused only once they pass the limit"
+    );
+    assert_eq!(
+        status(
+            &[
+                b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n65\r\n".as_slice(),
+                &[b'x'; 101]
+            ]
+            .concat(),
+            100
+        ),
+        Some(413)
+    );
+    assert_eq!(
+        status(
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
+            100
+        ),
+        Some(400),
+        "both framings: the smuggling ambiguity"
     );
     assert_eq!(status(b"POST / HTTP/2.0\r\n\r\n", 100), Some(505));
     assert_eq!(status(b"\x16\x03\x01 garbage\r\n\r\n", 100), Some(400));

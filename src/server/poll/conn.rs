@@ -95,9 +95,17 @@ impl Conn {
     }
 
     /// Writes pending bytes until `WouldBlock` (one write per boundary the
-    /// session marked); keeps WRITABLE interest only while some remain.
+    /// session marked), asking the session for more whenever all was sent;
+    /// keeps WRITABLE interest only while some remain.
     pub(super) fn flush(&mut self, env: &mut Env<'_, '_>) {
-        while !self.life.out.is_empty() && self.life.phase() != Phase::Broken {
+        loop {
+            if self.life.phase() == Phase::Broken {
+                break;
+            }
+            // All sent: the next piece of a body that streams, if any.
+            if self.life.out.is_empty() && !self.life.refill() {
+                break;
+            }
             match self.sock.write(self.life.out.next_write()) {
                 Ok(0) => self.life.break_off(),
                 Ok(n) => {
