@@ -4,13 +4,14 @@
 mod bench;
 mod compare;
 mod framed;
+mod http;
 mod info;
 mod rpc;
 mod server;
 mod tcp;
 mod udp;
 
-use crate::cli::{Cli, Command, FramedCommand, RpcCommand};
+use crate::cli::{Cli, Command, FramedCommand, HttpCommand, RpcCommand};
 use netlab::addr;
 use netlab::client::stream;
 use netlab::conn::Stream;
@@ -29,6 +30,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Framed(FramedCommand::Client(args)) => framed::client(args),
         Command::Rpc(RpcCommand::Server(args)) => rpc::server(args),
         Command::Rpc(RpcCommand::Call(args)) => rpc::call(args),
+        Command::Http(HttpCommand::Server(args)) => http::server(args),
+        Command::Http(HttpCommand::Get(args)) => http::get(args),
         Command::UdpServer(args) => udp::server(args),
         Command::UdpClient(args) => udp::client(args),
         Command::Bench(args) if args.compare_modes => compare::run(&args, quiet),

@@ -4,6 +4,7 @@
 mod bench;
 mod client;
 mod framed;
+mod http;
 mod rpc;
 mod server;
 mod tools;
@@ -11,6 +12,7 @@ mod tools;
 pub use bench::*;
 pub use client::*;
 pub use framed::*;
+pub use http::*;
 pub use rpc::*;
 pub use server::*;
 pub use tools::*;
@@ -91,6 +93,7 @@ Examples:
   netlab tcp-client 127.0.0.1 hello      # prints HELLO
   netlab framed server                   # length-prefixed blocks; netlab framed client 127.0.0.1 hi
   netlab rpc server                      # XML-RPC on 127.0.0.1:7001; netlab rpc call http://127.0.0.1:7001 upper hi
+  netlab http server .                   # this directory on http://127.0.0.1:8000/; netlab http get URL
   netlab udp-server                      # uppercase echo on UDP 127.0.0.1:1234
   netlab udp-client 127.0.0.1 hello      # prints HELLO
   netlab bench --compare-modes           # every server design under the same load, one table
@@ -111,7 +114,7 @@ Try these first (the server in one terminal, the client in another):
   netlab udp-server --drop 0.5       then  seq 5 | netlab udp-client -v
   netlab bench --compare-modes --conns 8 --delay 100ms
 
-Commands: tcp-server, tcp-client, framed server|client, rpc server|call, udp-server,
+Commands: tcp-server, tcp-client, framed server|client, rpc server|call, http server|get, udp-server,
 udp-client, bench, resolve, byteorder, completions.
 `netlab --help` lists them; `netlab COMMAND --help` shows every flag with examples.";
 
@@ -130,6 +133,9 @@ pub enum Command {
     /// XML-RPC over HTTP/1.1: a server Python's xmlrpc.client talks to, and a client
     #[command(subcommand)]
     Rpc(RpcCommand),
+    /// HTTP: the simplest web server (static files) and a URL client
+    #[command(subcommand)]
+    Http(HttpCommand),
     /// UDP server: answers every datagram with its uppercase (or echo, or PONG)
     #[command(after_help = UDP_SERVER_EXAMPLES)]
     UdpServer(UdpServerArgs),

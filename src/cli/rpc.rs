@@ -60,6 +60,6 @@ pub struct RpcCallArgs {
     #[arg(allow_negative_numbers = true)]
     pub args: Vec<String>,
     /// Give up connecting, or waiting for the answer, after this long, e.g. 2s
-    #[arg(long, value_name = "DUR", value_parser = timeout)]
+    #[arg(long, value_name = "DUR", value_parser = timeout, default_value = "30s")]
     pub timeout: Option<Duration>,
 }

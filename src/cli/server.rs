@@ -29,7 +29,7 @@ pub struct TcpServerArgs {
 
 /// Examples of the flags every stream server shares, shown under each one's own.
 const SERVER_FLAGS: &str = "\
-Server options (tcp-server, framed server, rpc server):
+Server options (tcp-server, framed server, rpc server, http server):
   --bind 0.0.0.0 -p 8080           # accept other machines on port 8080 (-p 0: any free port)
   --mode poll --workers 2          # two event loops sharing the port (SO_REUSEPORT)
   --max-conns 100 --backlog 128    # at most 100 clients at once, 128 more queued by the kernel
@@ -42,7 +42,7 @@ pub fn with_server_flags(examples: &str) -> String {
     format!("{examples}\n\n{SERVER_FLAGS}")
 }
 
-/// The flags every stream server shares (`tcp-server`, `framed server`, `rpc server`).
+/// The flags every stream server shares (`tcp-server`, `framed server`, `rpc server`, `http server`).
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Server options")]
 pub struct ServerArgs {

@@ -2,6 +2,7 @@
 
 pub mod backoff;
 pub mod framed;
+pub mod http;
 pub mod rpc;
 pub mod stream;
 pub mod udp;

@@ -34,12 +34,20 @@ impl Url {
     /// # Errors
     /// A message for anything else (`https`, a bad port).
     pub fn parse(text: &str) -> Result<Url, String> {
+        Self::parse_with_path(text, "/RPC2")
+    }
+
+    /// Parses `http://HOST[:PORT][/PATH]` with `default_path` when it has none.
+    ///
+    /// # Errors
+    /// A message for anything else (`https`, a bad port).
+    pub fn parse_with_path(text: &str, default_path: &str) -> Result<Url, String> {
         let rest = match text.split_once("://") {
             Some(("http", rest)) => rest,
             Some((scheme, _)) => return Err(format!("'{scheme}://' is not supported: only http:// URLs")),
             None => text,
         };
-        let (authority, path) = rest.find('/').map_or((rest, "/RPC2"), |i| rest.split_at(i));
+        let (authority, path) = rest.find('/').map_or((rest, default_path), |i| rest.split_at(i));
         let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
             let (host, after) = v6
                 .split_once(']')
