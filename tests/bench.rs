@@ -253,3 +253,69 @@ fn rpc_bench_reconnects_when_the_server_closes() {
         "{v}"
     );
 }
+
+/// `--proto http`: keep-alive GETs checked for 200 and their body's length;
+/// a 404 is an error and exit 1; `--compare-modes` serves a file of `--size`.
+#[test]
+fn http_bench_checks_status_and_body_and_compares_modes() {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(dir.path().join("f.bin"), vec![b'x'; 100_000]).expect("file");
+    let root = dir.path().to_string_lossy().into_owned();
+    let server = Server::start(&["http", "server", &root, "--mode", "poll"]);
+    for conns in ["1", "20"] {
+        let (status, v, stderr) = bench_json(&[
+            "--proto",
+            "http",
+            "-p",
+            &server.port(),
+            "--path",
+            "/f.bin",
+            "--conns",
+            conns,
+            "--requests",
+            "300",
+        ]);
+        assert_eq!(status, 0, "x{conns}: {stderr}");
+        assert_eq!(
+            (v["requests"].as_u64(), v["errors"].as_u64()),
+            (Some(300), Some(0)),
+            "{v}"
+        );
+        assert!(v["mbps"].as_f64().is_some_and(|m| m > 0.0), "{v}");
+    }
+    let (status, v, stderr) = bench_json(&[
+        "--proto",
+        "http",
+        "-p",
+        &server.port(),
+        "--path",
+        "/nope",
+        "--requests",
+        "5",
+    ]);
+    assert_eq!(status, 1, "{v}");
+    assert!(stderr.contains("HTTP 404 Not Found"), "{stderr}");
+
+    let out = run(
+        netlab(&[
+            "bench",
+            "--compare-modes",
+            "--proto",
+            "http",
+            "--size",
+            "1024",
+            "--duration",
+            "500ms",
+            "--conns",
+            "2",
+            "--modes",
+            "thread,poll",
+        ]),
+        b"",
+        Duration::from_secs(60),
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    assert!(table.contains("thread") && table.contains("poll"), "{table}");
+    assert!(compare_children().is_empty(), "left behind: {:?}", compare_children());
+}

@@ -109,6 +109,14 @@ fn large_reply(mode: &str) {
     assert_same(&want, &got, mode);
 }
 
+/// A reply that streams through `on_drain`, one piece per call, arrives
+/// whole, and the close the session asked for waits until it is done.
+fn streamed_reply(mode: &str) {
+    let got = send_and_read(mode, "Streamed", b"x");
+    let want: Vec<u8> = scripted_shared::large_reply().collect();
+    assert_same(&want, &got, mode);
+}
+
 /// `--delay` holds every reply, each call's on its own.
 fn delay_per_call(mode: &str) {
     let delay = Duration::from_millis(200);
@@ -160,6 +168,7 @@ every_mode!([sequential, thread, pool, poll, fork, uring] =>
     eof_flush,
     eof_error,
     large_reply,
+    streamed_reply,
     delay_per_call,
     split_writes,
 );

@@ -7,7 +7,7 @@
 //! runs each test on a thread of its own).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use netlab::proto::{Flow, Output, ProtocolError, Session};
+use netlab::proto::{Drain, Flow, Output, ProtocolError, Session};
 use netlab::server::Mode;
 use netlab::server::edge::{self, ListenOn, ServerOptions};
 use netlab::shutdown::Shutdown;
@@ -28,10 +28,11 @@ enum Script {
     LargeReply,
     PerCall,
     SplitWrites,
+    Streamed,
 }
 
 impl Script {
-    const ALL: [Script; 8] = [
+    const ALL: [Script; 9] = [
         Script::ReplyThenClose,
         Script::ReplyThenError,
         Script::CloseOnStart,
@@ -40,6 +41,7 @@ impl Script {
         Script::LargeReply,
         Script::PerCall,
         Script::SplitWrites,
+        Script::Streamed,
     ];
 
     fn name(self) -> String {
@@ -51,6 +53,8 @@ struct Scripted {
     script: Script,
     held: usize,
     calls: u32,
+    /// `Streamed`: bytes of the large reply sent so far, once asked.
+    streamed: Option<usize>,
 }
 
 impl Session for Scripted {
@@ -97,7 +101,22 @@ impl Session for Scripted {
                 out.extend_from_slice(b"body");
                 Ok(Flow::Continue)
             }
+            Script::Streamed => {
+                // The close waits until the stream is done.
+                self.streamed = Some(0);
+                Ok(Flow::Close)
+            }
         }
+    }
+
+    fn on_drain(&mut self, out: &mut Output) -> Result<Drain, ProtocolError> {
+        let Some(at) = self.streamed.as_mut() else {
+            return Ok(Drain::Done);
+        };
+        let n = shared::PIECE.min(shared::LARGE - *at);
+        out.vec_mut().extend(shared::large_reply().skip(*at).take(n));
+        *at += n;
+        Ok(if *at < shared::LARGE { Drain::More } else { Drain::Done })
     }
 
     fn on_eof(&mut self, out: &mut Output) -> Result<(), ProtocolError> {
@@ -150,6 +169,7 @@ fn main() {
             script,
             held: 0,
             calls: 0,
+            streamed: None,
         }) as Box<dyn Session>
     });
     let shutdown = Shutdown::with_signals().expect("signals");

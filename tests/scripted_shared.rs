@@ -10,3 +10,7 @@ pub const LARGE: usize = 4 << 20;
 pub fn large_reply() -> impl Iterator<Item = u8> {
     (0..LARGE).map(|i| b'a' + (i % 26) as u8)
 }
+
+/// The `Streamed` script sends the same bytes one piece of this size per
+/// `on_drain` call.
+pub const PIECE: usize = 64 * 1024;

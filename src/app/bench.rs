@@ -62,6 +62,7 @@ pub fn config(args: &BenchArgs, target: Target) -> BenchConfig {
             ProtoArg::Framed => Proto::Framed,
             ProtoArg::Udp => Proto::Udp,
             ProtoArg::Rpc => Proto::Rpc,
+            ProtoArg::Http => Proto::Http,
         },
         conns,
         threads: args
@@ -79,6 +80,7 @@ pub fn config(args: &BenchArgs, target: Target) -> BenchConfig {
         interval: args.interval,
         timeout: args.timeout,
         hold: args.hold,
+        path: args.path.clone(),
     }
 }
 

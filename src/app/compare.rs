@@ -80,13 +80,23 @@ fn mode_of(arg: ModeArg) -> Mode {
 /// Runs the comparison and prints the table (or one JSON object per mode).
 pub fn run(args: &BenchArgs, quiet: bool) -> anyhow::Result<()> {
     let stopper = &super::bench::stopper()?;
-    let command: &[&str] = match args.proto {
-        ProtoArg::Tcp => &["tcp-server"],
-        ProtoArg::Framed => &["framed", "server"],
-        ProtoArg::Rpc => &["rpc", "server"],
+    // For http: a directory whose index.html is --size bytes, served as /.
+    let site = match args.proto {
+        ProtoArg::Http => Some(site(args.size)?),
+        _ => None,
+    };
+    let site_dir = site
+        .as_ref()
+        .map(|d| d.path().to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let command: Vec<&str> = match args.proto {
+        ProtoArg::Tcp => vec!["tcp-server"],
+        ProtoArg::Framed => vec!["framed", "server"],
+        ProtoArg::Rpc => vec!["rpc", "server"],
+        ProtoArg::Http => vec!["http", "server", &site_dir],
         ProtoArg::Udp => {
             return Err(netlab::error::UsageError(
-                "--compare-modes needs a stream protocol: --proto tcp, framed or rpc".into(),
+                "--compare-modes needs a stream protocol: --proto tcp, framed, rpc or http".into(),
             )
             .into());
         }
@@ -140,6 +150,14 @@ pub fn run(args: &BenchArgs, quiet: bool) -> anyhow::Result<()> {
         super::bench::verdict(summary).map_err(|e| e.context(format!("{} mode", mode.name())))?;
     }
     Ok(())
+}
+
+/// A temporary directory with an `index.html` of `size` bytes.
+fn site(size: u64) -> anyhow::Result<tempfile::TempDir> {
+    let dir = tempfile::tempdir().context("cannot make a directory to serve")?;
+    let body: Vec<u8> = (0..size).map(|i| b'a' + (i % 26) as u8).collect();
+    std::fs::write(dir.path().join("index.html"), body).context("cannot write the file to serve")?;
+    Ok(dir)
 }
 
 fn print_table(rows: &[(Mode, Summary)], args: &BenchArgs) -> anyhow::Result<()> {

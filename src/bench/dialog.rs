@@ -6,7 +6,7 @@
 use crate::proto::Decode as _;
 use crate::proto::answer::Answer;
 use crate::proto::frame;
-use crate::proto::http::{self, ResponseDecoder};
+use crate::proto::http::{self, BodyDecoder, HeadDecoder, Piece, ResponseDecoder};
 use crate::proto::xmlrpc;
 use std::sync::Arc;
 
@@ -320,6 +320,69 @@ impl Dialog for RpcDialog {
     }
     fn reset(&mut self) {
         self.decoder = ResponseDecoder::new(1 << 20);
+    }
+}
+
+/// HTTP: keep-alive GETs of one path, each answer checked for status 200
+/// and a body as long as it announced (counted as it arrives, never kept,
+/// so a large file costs nothing but the count).
+#[derive(Debug)]
+pub struct HttpDialog {
+    request: Fixed,
+    head: HeadDecoder,
+    /// The body being counted, once its head is in.
+    body: Option<(BodyDecoder, bool)>,
+}
+
+impl HttpDialog {
+    /// GETs of `path` from a server whose `Host` is `host`.
+    pub fn new(host: &str, path: &str) -> Self {
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: netlab-bench\r\n\r\n");
+        HttpDialog {
+            request: Fixed(request.into_bytes().into()),
+            head: HeadDecoder::default(),
+            body: None,
+        }
+    }
+}
+
+impl Dialog for HttpDialog {
+    fn request_from(&self, from: u64) -> &[u8] {
+        self.request.from(from)
+    }
+    fn request_len(&self) -> u64 {
+        self.request.len()
+    }
+    fn take_reply(&mut self, data: &[u8]) -> Result<Reply, Wrong> {
+        let mut input = data;
+        if self.body.is_none() {
+            let Some(head) = self.head.decode(&mut input).map_err(|e| Wrong(e.to_string()))? else {
+                return Ok(Reply::More);
+            };
+            if head.status != 200 {
+                return Err(Wrong(format!("HTTP {} {}", head.status, head.reason)));
+            }
+            self.body = Some((BodyDecoder::new(head.framing), head.keep_alive));
+        }
+        let Some((body, keep_alive)) = &mut self.body else {
+            return Ok(Reply::More);
+        };
+        loop {
+            match body.next(&mut input).map_err(|e| Wrong(e.to_string()))? {
+                Piece::Data(_) => {}
+                Piece::NeedMore => return Ok(Reply::More),
+                Piece::Done => {
+                    return Ok(Reply::Done {
+                        used: data.len() - input.len(),
+                        keep_alive: *keep_alive,
+                    });
+                }
+            }
+        }
+    }
+    fn reset(&mut self) {
+        self.head = HeadDecoder::default();
+        self.body = None;
     }
 }
 

@@ -62,6 +62,8 @@ pub enum Proto {
     Udp,
     /// XML-RPC calls over HTTP (rpc server): `addtogether(1, 2, 3, 4, 5)`.
     Rpc,
+    /// Keep-alive GETs (http server) of [`BenchConfig::path`].
+    Http,
 }
 
 impl Proto {
@@ -72,6 +74,7 @@ impl Proto {
             Proto::Framed => "framed",
             Proto::Udp => "udp",
             Proto::Rpc => "rpc",
+            Proto::Http => "http",
         }
     }
 }
@@ -112,6 +115,8 @@ pub struct BenchConfig {
     /// One request per connection, then every connection held open, idle,
     /// until the run ends (how many idle clients can a server hold?).
     pub hold: bool,
+    /// What `--proto http` GETs.
+    pub path: String,
 }
 
 /// What every worker thread shares.
@@ -293,7 +298,7 @@ fn conns_of(conns: usize, threads: usize, t: usize) -> usize {
 fn worker(shared: &Shared, conns: usize, rate: Option<f64>, tx: &mpsc::Sender<Snapshot>) -> io::Result<WorkerResult> {
     match shared.cfg.proto {
         Proto::Udp => udp::run(shared, conns, rate, tx),
-        Proto::Tcp | Proto::Framed | Proto::Rpc => stream::run(shared, conns, rate, tx),
+        Proto::Tcp | Proto::Framed | Proto::Rpc | Proto::Http => stream::run(shared, conns, rate, tx),
     }
 }
 

@@ -227,11 +227,15 @@ impl Summary {
             }
             _ => "closed loop: each connection sends its next request when the reply arrives".to_string(),
         };
+        let what = match self.proto.as_str() {
+            "http" => "keep-alive GETs".to_string(),
+            "rpc" => "addtogether(1, 2, 3, 4, 5) calls".to_string(),
+            _ => format!("{}-byte requests", self.size),
+        };
         format!(
-            "Bench @ {}: {}, {}-byte requests\n  {} on {}, {load}",
+            "Bench @ {}: {}, {what}\n  {} on {}, {load}",
             self.target,
             self.proto,
-            self.size,
             crate::words::count(self.conns as u64, "connection", "connections"),
             crate::words::count(self.threads as u64, "thread", "threads")
         )

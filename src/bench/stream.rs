@@ -3,7 +3,7 @@
 //! reply, so a huge request never deadlocks against a server that answers
 //! while it reads.
 
-use super::dialog::{self, Dialog, FramedDialog, Reply, RpcDialog, StreamDialog};
+use super::dialog::{self, Dialog, FramedDialog, HttpDialog, Reply, RpcDialog, StreamDialog};
 use super::schedule::{Intervals, Schedule, TIMER, Waiter};
 use super::stats::Tally;
 use super::{Proto, Shared, Snapshot, Target, WorkerResult};
@@ -59,6 +59,7 @@ fn dialog(shared: &Shared) -> io::Result<Box<dyn Dialog>> {
     Ok(match cfg.proto {
         Proto::Framed => Box::new(FramedDialog::new(cfg.size).map_err(io::Error::other)?),
         Proto::Rpc => Box::new(RpcDialog::new(&cfg.target.to_string())),
+        Proto::Http => Box::new(HttpDialog::new(&cfg.target.to_string(), &cfg.path)),
         _ => Box::new(StreamDialog::new(cfg.size, cfg.expect)),
     })
 }

@@ -12,6 +12,7 @@ Examples:
   netlab bench --proto framed --conns 50        # against framed server
   netlab bench --proto udp --rate 20000         # 20,000 datagrams/s; loss shown as %
   netlab bench --proto rpc -p 7001 --conns 4    # XML-RPC calls/s against rpc server
+  netlab bench --proto http -p 8000 --path /index.html --conns 100   # against http server
   netlab bench --rate 5000 --interval 1s        # open loop: a stall shows as latency
   netlab bench --conns 1 --size 1073741824 --requests 1   # stream 1 GiB through one connection
   netlab bench --compare-modes --conns 8 --delay 100ms     # every tcp-server mode, one table
@@ -35,6 +36,9 @@ pub struct BenchArgs {
     /// Protocol to speak
     #[arg(long, value_enum, default_value_t = ProtoArg::Tcp)]
     pub proto: ProtoArg,
+    /// What --proto http GETs, e.g. /index.html (with --compare-modes: a file of --size bytes served as /)
+    #[arg(long, value_name = "P", default_value = "/")]
+    pub path: String,
     /// Connections (UDP: sockets) kept busy at once, e.g. 100
     #[arg(long, value_name = "N", value_parser = positive, default_value_t = 10)]
     pub conns: u64,
@@ -97,6 +101,8 @@ pub enum ProtoArg {
     Udp,
     /// XML-RPC calls over HTTP, addtogether(1, 2, 3, 4, 5) (rpc server; --size is ignored)
     Rpc,
+    /// Keep-alive HTTP GETs of --path, status 200 and the body's length checked (http server)
+    Http,
 }
 
 /// `bench --reply` values.

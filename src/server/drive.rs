@@ -128,11 +128,14 @@ fn send(
     loop {
         write_out(conn, out, ctx, report)?;
         let drained = session.on_drain(out);
+        if matches!(drained, Ok(Drain::More)) {
+            continue;
+        }
+        // What the last call appended goes out too.
+        write_out(conn, out, ctx, report)?;
         match drained {
-            Ok(Drain::More) => continue,
-            Ok(Drain::Done) => return Ok(flow),
+            Ok(Drain::More | Drain::Done) => return Ok(flow),
             Ok(Drain::Close) | Err(_) => {
-                write_out(conn, out, ctx, report)?;
                 return Ok(match (flow, drained) {
                     (Err(e), _) | (_, Err(e)) => Err(e),
                     _ => Ok(Flow::Close),
