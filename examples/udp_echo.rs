@@ -16,6 +16,7 @@ fn main() -> std::io::Result<()> {
     loop {
         let (n, from) = socket.recv_from(&mut buf)?;
         reply.clear();
+        // recv_from never returns more than the buffer holds.
         upper_once(buf.get(..n).unwrap_or_default(), &mut reply);
         socket.send_to(&reply, from)?;
     }

@@ -6,6 +6,10 @@
 //! The protocol code is sans-IO: it turns bytes into bytes and never touches a
 //! socket, a thread or the clock. The servers are I/O schedulers that drive it.
 //!
+//! To add a protocol, write a [`proto::Session`] and hand a factory of it to
+//! [`server::edge`]: `examples/reverse_lines.rs` does that in one file, and
+//! the same session then runs in every server mode.
+//!
 //! # Layout: socket concept → module
 //!
 //! | concept | module |

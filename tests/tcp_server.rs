@@ -274,9 +274,10 @@ every_mode!([poll, uring] => holds_3000_idle_connections_under_ulimit_4096);
 
 #[test]
 fn the_default_cap_follows_the_fd_limit_in_poll_mode_only() {
+    let fd_cap = format!("max_conns={}", 500 - netlab::server::config::FD_RESERVE);
     for (mode, want) in [
-        ("poll", "max_conns=436"),
-        ("uring", "max_conns=436"),
+        ("poll", fd_cap.as_str()),
+        ("uring", fd_cap.as_str()),
         ("thread", &format!("max_conns={}", netlab::server::DEFAULT_MAX_CONNS)),
     ] {
         let server = Server::start_with_fd_limit(500, &["tcp-server", "--mode", mode, "-v"]);

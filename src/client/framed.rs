@@ -87,6 +87,7 @@ pub fn recvall(sock: &mut impl Read, n: usize, into: &mut Vec<u8>) -> Result<(),
     while left > 0 {
         let start = into.len();
         into.resize(start + left.min(CHUNK), 0);
+        // `start` is the length before the resize just above: the range is in bounds.
         let got = match sock.read(into.get_mut(start..).unwrap_or_default()) {
             Ok(got) => got,
             Err(e) => {

@@ -3,13 +3,16 @@
 //! to: decode once, refuse what climbs, check containment after the OS has
 //! resolved links, escape what strangers named).
 //!
-//! Small files are read whole, so head and body leave in one write; larger
+//! What was learned of a file is kept for a second ([`super::cache`]), so a
+//! hot small file costs no system call but the socket's. Small files are
+//! read whole, so head and body leave in one write; larger
 //! ones stream in bounded pieces as the client takes them
 //! ([`crate::proto::http::server::Source`]). A cold disk makes each piece's
 //! read block the loop that serves it (poll and uring modes) for as long as
 //! the disk takes: pieces are bounded, so other clients wait at most one
 //! read, not one file.
 
+use super::cache::{FileMeta, MetaCache};
 use super::cond::{self, RangeAnswer};
 use super::listing::{self, Entry};
 use super::mime;
@@ -21,7 +24,7 @@ use std::io;
 use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 /// Files up to this size are read whole into the response.
 const INLINE_MAX: u64 = 64 * 1024;
@@ -37,13 +40,15 @@ pub struct FileOptions {
     pub follow_symlinks: bool,
 }
 
-/// The file server; one per connection, sharing the root.
+/// The file server; one per connection, sharing the root and the cache.
 #[derive(Debug, Clone)]
 pub struct FileServer {
     /// The root, resolved (links and `..` gone): what every path must stay under.
     root: Arc<PathBuf>,
     listing: bool,
     follow_symlinks: bool,
+    /// What was learned of each file, for a second.
+    cache: Arc<MetaCache>,
 }
 
 impl FileServer {
@@ -63,6 +68,7 @@ impl FileServer {
             root: Arc::new(root),
             listing: opts.listing,
             follow_symlinks: opts.follow_symlinks,
+            cache: Arc::default(),
         })
     }
 
@@ -97,7 +103,7 @@ impl FileServer {
         if let Ok(meta) = std::fs::metadata(&index)
             && meta.is_file()
         {
-            return file(&index, &meta, req);
+            return describe(&index, &meta).map_or_else(|e| io_reply(&e), |f| file(&f, req));
         }
         if !self.listing {
             return not_found();
@@ -139,6 +145,13 @@ impl Handler for FileServer {
                 return not_found();
             }
         };
+        let key = target.segments.join("/");
+        let now = Instant::now();
+        if !target.trailing_slash
+            && let Some(f) = self.cache.get(&key, now)
+        {
+            return file(&f, req);
+        }
         let (path, meta) = match self.locate(&target) {
             Ok(found) => found,
             Err(reply) => return reply,
@@ -149,7 +162,14 @@ impl Handler for FileServer {
         if target.trailing_slash || !meta.is_file() {
             return not_found();
         }
-        file(&path, &meta, req)
+        match describe(&path, &meta) {
+            Ok(f) => {
+                let f = Arc::new(f);
+                self.cache.put(key, Arc::clone(&f), now);
+                file(&f, req)
+            }
+            Err(e) => io_reply(&e),
+        }
     }
 }
 
@@ -164,40 +184,59 @@ fn io_reply(e: &io::Error) -> Reply {
     }
 }
 
-/// The answer for a regular file: 304, 206, 416 or 200.
-fn file(path: &Path, meta: &Metadata, req: &Request) -> Reply {
+/// What the server needs to know of a regular file (its bytes too when small).
+fn describe(path: &Path, meta: &Metadata) -> io::Result<FileMeta> {
     let len = meta.len();
     let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-    let etag = cond::etag(len, mtime);
-    let mut headers = vec![("Last-Modified", cond::http_date(mtime)), ("ETag", etag.clone())];
+    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let bytes = if len <= INLINE_MAX {
+        let mut bytes = vec![0u8; usize::try_from(len).unwrap_or(0)];
+        File::open(path)?.read_exact_at(&mut bytes, 0)?;
+        Some(bytes)
+    } else {
+        None
+    };
+    Ok(FileMeta {
+        path: path.to_path_buf(),
+        len,
+        mtime,
+        etag: cond::etag(len, mtime),
+        last_modified: cond::http_date(mtime),
+        content_type: mime::content_type(&name),
+        bytes,
+    })
+}
+
+/// The answer for a regular file: 304, 206, 416 or 200.
+fn file(f: &FileMeta, req: &Request) -> Reply {
+    let mut headers = vec![("Last-Modified", f.last_modified.clone()), ("ETag", f.etag.clone())];
     if cond::not_modified(
         req.header("if-none-match"),
         req.header("if-modified-since"),
-        &etag,
-        mtime,
+        &f.etag,
+        f.mtime,
     ) {
         return Reply::new(304, "Not Modified", headers, Vec::new());
     }
-    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
-    headers.push(("Content-Type", mime::content_type(&name).to_string()));
+    headers.push(("Content-Type", f.content_type.to_string()));
     headers.push(("Accept-Ranges", "bytes".to_string()));
-    let range = if cond::if_range_holds(req.header("if-range"), &etag, mtime) {
-        cond::range(req.header("range"), len)
+    let range = if cond::if_range_holds(req.header("if-range"), &f.etag, f.mtime) {
+        cond::range(req.header("range"), f.len)
     } else {
         RangeAnswer::Whole
     };
     let (status, reason, start, count) = match range {
-        RangeAnswer::Whole => (200, "OK", 0, len),
+        RangeAnswer::Whole => (200, "OK", 0, f.len),
         RangeAnswer::Partial { start, end } => {
-            headers.push(("Content-Range", format!("bytes {start}-{end}/{len}")));
+            headers.push(("Content-Range", format!("bytes {start}-{end}/{}", f.len)));
             (206, "Partial Content", start, end - start + 1)
         }
         RangeAnswer::Unsatisfiable => {
-            headers.push(("Content-Range", format!("bytes */{len}")));
+            headers.push(("Content-Range", format!("bytes */{}", f.len)));
             return Reply::new(416, "Range Not Satisfiable", headers, Vec::new());
         }
     };
-    let body = match open_body(path, start, count, req.is_head()) {
+    let body = match body(f, start, count, req.is_head()) {
         Ok(b) => b,
         Err(e) => return io_reply(&e),
     };
@@ -210,21 +249,36 @@ fn file(path: &Path, meta: &Metadata, req: &Request) -> Reply {
     }
 }
 
-/// `count` bytes of the file from `start`: read now when small, else streamed.
-fn open_body(path: &Path, start: u64, count: u64, head: bool) -> io::Result<Body> {
-    let file = File::open(path)?;
-    let src = FileSource {
-        file,
+/// `count` bytes of the file from `start`: from memory when it is kept,
+/// else streamed from the file (HEAD: the length only).
+fn body(f: &FileMeta, start: u64, count: u64, head: bool) -> io::Result<Body> {
+    if head {
+        return Ok(Body::Stream(Box::new(Unread(count))));
+    }
+    if let Some(bytes) = &f.bytes {
+        let from = usize::try_from(start).unwrap_or(usize::MAX);
+        let n = usize::try_from(count).unwrap_or(usize::MAX);
+        // A range is within the file's length (cond::range clamps it).
+        return Ok(Body::Bytes(bytes.iter().skip(from).take(n).copied().collect()));
+    }
+    Ok(Body::Stream(Box::new(FileSource {
+        file: File::open(&f.path)?,
         offset: start,
         len: count,
         left: count,
-    };
-    if head || count > INLINE_MAX {
-        return Ok(Body::Stream(Box::new(src)));
+    })))
+}
+
+/// A HEAD response's body: its length, never read.
+struct Unread(u64);
+
+impl Source for Unread {
+    fn len(&self) -> u64 {
+        self.0
     }
-    let mut bytes = vec![0u8; usize::try_from(count).unwrap_or(0)];
-    src.file.read_exact_at(&mut bytes, start)?;
-    Ok(Body::Bytes(bytes))
+    fn read(&mut self, _buf: &mut [u8]) -> io::Result<usize> {
+        Ok(0)
+    }
 }
 
 /// A byte range of a file, read at its offsets as the body goes out.

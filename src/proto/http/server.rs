@@ -221,6 +221,18 @@ impl<H: Handler> HttpSession<H> {
 
     /// Answers one request; returns whether the connection closes after it.
     fn respond(&mut self, req: &Request, out: &mut Output) -> bool {
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            // -vv: what the client sent, head line by head line (what a browser sends).
+            tracing::debug!(
+                "< {} {} HTTP/1.{}",
+                escape_controls(&req.method),
+                escape_controls(&req.path),
+                req.minor
+            );
+            for (name, value) in &req.headers {
+                tracing::debug!("< {}: {}", escape_controls(name), escape_controls(value));
+            }
+        }
         let reply = self.handler.handle(req);
         let close = reply.close || !req.keep_alive;
         let bodiless = matches!(reply.status, 100..=199 | 204 | 304);

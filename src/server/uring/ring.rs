@@ -204,10 +204,10 @@ impl Ring {
     /// Everything `entry` points to must stay valid until its final completion.
     unsafe fn push(&mut self, entry: squeue::Entry, token: Token) -> io::Result<()> {
         let entry = entry.user_data(token.encode());
-        self.in_flight += 1;
         if self.deferred.is_empty() {
             // SAFETY: the caller keeps what the entry names valid (this fn's contract).
             if unsafe { self.ring.submission().push(&entry) }.is_ok() {
+                self.in_flight += 1;
                 return Ok(());
             }
             tracing::debug!("submission queue full: submitting");
@@ -215,13 +215,17 @@ impl Ring {
                 Ok(_) => {
                     // SAFETY: as above.
                     if unsafe { self.ring.submission().push(&entry) }.is_ok() {
+                        self.in_flight += 1;
                         return Ok(());
                     }
                 }
                 Err(e) if matches!(errno(&e), Some(Errno::EBUSY | Errno::EINTR | Errno::EAGAIN)) => {}
+                // Never queued: not counted, so the count stays what the kernel owes.
                 Err(e) => return Err(e),
             }
         }
+        // Counted once deferred: it will be submitted before the ring is left.
+        self.in_flight += 1;
         self.deferred.push_back(entry);
         Ok(())
     }
