@@ -11,6 +11,7 @@ mod cli;
 mod conformance;
 mod framed;
 mod hostile;
+mod http;
 mod modes;
 mod regressions;
 mod rpc;

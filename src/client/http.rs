@@ -44,9 +44,9 @@ pub enum GetError {
     /// Connecting, sending or receiving failed (refused, timed out, unknown host...).
     #[error(transparent)]
     Io(#[from] io::Error),
-    /// The server's answer is not acceptable HTTP.
+    /// The server's answer is not acceptable HTTP (said once: the detail, not its status too).
     #[error("{}", .0.detail)]
-    Protocol(#[from] HttpError),
+    Protocol(HttpError),
     /// The body is larger than `--max-size`.
     #[error("the body is over --max-size ({limit} bytes): {what}")]
     TooLarge {
@@ -58,6 +58,12 @@ pub enum GetError {
     /// A redirect that cannot be followed.
     #[error("{0}")]
     Redirect(String),
+}
+
+impl From<HttpError> for GetError {
+    fn from(e: HttpError) -> Self {
+        GetError::Protocol(e)
+    }
 }
 
 /// Gets `url`: each response head goes to `on_head` (redirects included),

@@ -10,9 +10,10 @@
 //!   the operations name) outlives every operation.
 
 use super::ring::{Ring, SendBuf};
-use super::token::{Kind, Token};
+use super::token::{GENERATION_MASK, Kind, Token};
 use crate::conn::Stream;
 use crate::server::lifecycle::{Lifecycle, Phase};
+use slab::Slab;
 use std::io;
 use std::net::Shutdown as How;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
@@ -177,5 +178,68 @@ impl UConn {
     /// Whether a closing connection may go: no operation of its own is in flight.
     pub(super) fn may_go(&self) -> bool {
         self.closing.is_some() && !self.send.is_frozen() && self.recv == Recv::Idle
+    }
+}
+
+/// The ring's connections, keyed by slot (the `slot` of their tokens), each
+/// with the generation that tells it from a slot's earlier tenant.
+#[derive(Default)]
+pub(super) struct Conns {
+    slab: Slab<UConn>,
+    /// The generation the next connection gets.
+    next_generation: u32,
+}
+
+impl Conns {
+    /// Adds a connection; returns its slot and generation.
+    pub(super) fn insert(&mut self, sock: Stream, life: Lifecycle) -> (usize, u32) {
+        self.next_generation = (self.next_generation + 1) & GENERATION_MASK;
+        let generation = self.next_generation;
+        (self.slab.insert(UConn::new(sock, life, generation)), generation)
+    }
+
+    /// The slot a completion is for, if it still holds the connection it was submitted for.
+    pub(super) fn slot_for(&self, t: Token) -> Option<usize> {
+        let key = usize::try_from(t.slot).ok()?;
+        self.slab.get(key).filter(|c| c.generation == t.generation).map(|_| key)
+    }
+
+    /// The connection in `key`, if it is of `generation`.
+    pub(super) fn of_generation(&mut self, key: usize, generation: u64) -> Option<&mut UConn> {
+        self.slab.get_mut(key).filter(|c| u64::from(c.generation) == generation)
+    }
+
+    /// The connection in `key`.
+    pub(super) fn get_mut(&mut self, key: usize) -> Option<&mut UConn> {
+        self.slab.get_mut(key)
+    }
+
+    /// Removes the connection in `key` if it is closing and none of its
+    /// operations is in flight.
+    pub(super) fn remove_if_idle(&mut self, key: usize) -> Option<UConn> {
+        if !self.slab.get(key).is_some_and(UConn::may_go) {
+            return None;
+        }
+        Some(self.slab.remove(key))
+    }
+
+    /// How many there are.
+    pub(super) fn len(&self) -> usize {
+        self.slab.len()
+    }
+
+    /// Whether there are none.
+    pub(super) fn is_empty(&self) -> bool {
+        self.slab.is_empty()
+    }
+
+    /// Every slot (taken, so the caller may change the table while it goes through them).
+    pub(super) fn keys(&self) -> Vec<usize> {
+        self.slab.iter().map(|(k, _)| k).collect()
+    }
+
+    /// The connections not closing, with their slots.
+    pub(super) fn live(&self) -> impl Iterator<Item = (usize, &UConn)> {
+        self.slab.iter().filter(|(_, c)| c.closing().is_none())
     }
 }

@@ -17,16 +17,15 @@
 use super::RingSize;
 use super::accept::Acceptor;
 use super::bufring::BufRing;
-use super::conn::UConn;
+use super::conn::Conns;
 use super::ring::{Completion, Ring};
-use super::token::{GENERATION_MASK, Kind, Token};
+use super::token::{Kind, Token};
 use crate::conn::{Listener, Stream, canonical};
 use crate::proto::ConnInfo;
 use crate::server::event_loop::{LoopPolicy, Settle};
 use crate::server::lifecycle::Lifecycle;
 use crate::server::{Ctx, peer_label};
 use nix::errno::Errno;
-use slab::Slab;
 use std::io;
 use std::mem::ManuallyDrop;
 use std::os::fd::{AsFd, AsRawFd};
@@ -53,11 +52,9 @@ pub(super) struct Worker<'a> {
     /// The listener and its multishot accept.
     acceptor: Acceptor,
     /// The connections, keyed by slot (the `slot` of their tokens).
-    conns: Slab<UConn>,
+    conns: Conns,
     /// The completions of one batch (kept to reuse its memory).
     completions: Vec<Completion>,
-    /// The generation the next connection gets.
-    next_generation: u32,
     /// Connections whose receive ran out of buffers, re-armed after the batch.
     starved: Vec<(usize, u32)>,
     /// The time of the batch being handled (one clock read per batch).
@@ -105,9 +102,8 @@ impl<'a> Worker<'a> {
             ring,
             bufs: ManuallyDrop::new(bufs),
             acceptor: Acceptor::new(listener),
-            conns: Slab::new(),
+            conns: Conns::default(),
             completions: Vec::with_capacity(256),
-            next_generation: 0,
             starved: Vec::new(),
             now,
             enobufs: 0,
@@ -162,11 +158,7 @@ impl<'a> Worker<'a> {
 
     /// The connection a completion is for, if it is still the one it was submitted for.
     fn conn_for(&self, t: Token) -> Option<usize> {
-        let key = usize::try_from(t.slot).ok()?;
-        self.conns
-            .get(key)
-            .filter(|c| c.generation == t.generation)
-            .map(|_| key)
+        self.conns.slot_for(t)
     }
 
     fn on_accept(&mut self, c: &Completion) -> io::Result<()> {
@@ -201,10 +193,8 @@ impl<'a> Worker<'a> {
         let label = peer_label(peer);
         tracing::debug!(peer = %label, fd = sock.as_fd().as_raw_fd(), "complete accept");
         tracing::info!(peer = %label, "connection opened");
-        self.next_generation = (self.next_generation + 1) & GENERATION_MASK;
-        let generation = self.next_generation;
         let (life, timer) = Lifecycle::start((ctx.factory)(&info), label, ctx.cfg.delay, self.now);
-        let key = self.conns.insert(UConn::new(sock, life, generation));
+        let (key, generation) = self.conns.insert(sock, life);
         self.policy.set_timer(timer, key, u64::from(generation));
         self.step_done(key)
     }
@@ -290,10 +280,9 @@ impl<'a> Worker<'a> {
 
     /// Drops a closing connection whose operations are all over.
     fn finalize_if_idle(&mut self, key: usize) -> io::Result<()> {
-        if !self.conns.get(key).is_some_and(UConn::may_go) {
+        let Some(conn) = self.conns.remove_if_idle(key) else {
             return Ok(());
-        }
-        let conn = self.conns.remove(key);
+        };
         self.policy.closed(&conn.life, conn.closing().unwrap_or("done"));
         drop(conn);
         if self.policy.left(self.conns.len()) {
@@ -305,7 +294,7 @@ impl<'a> Worker<'a> {
     /// Re-arms the receives that found no buffer, now that the batch gave them back.
     fn rearm_starved(&mut self) -> io::Result<()> {
         for (key, generation) in std::mem::take(&mut self.starved) {
-            if let Some(conn) = self.conns.get_mut(key).filter(|c| c.generation == generation) {
+            if let Some(conn) = self.conns.of_generation(key, u64::from(generation)) {
                 tracing::debug!(peer = %conn.life.peer, "out of receive buffers for a moment (ENOBUFS): re-arming");
                 conn.starved = false;
                 self.step_done(key)?;
@@ -317,11 +306,7 @@ impl<'a> Worker<'a> {
     /// Due delay timers, the idle and linger sweep, and the end of an accept pause.
     fn on_time(&mut self, now: Instant) -> io::Result<()> {
         for (key, generation) in self.policy.due_timers(now) {
-            let Some(conn) = self
-                .conns
-                .get_mut(key)
-                .filter(|c| u64::from(c.generation) == generation)
-            else {
+            let Some(conn) = self.conns.of_generation(key, generation) else {
                 continue;
             };
             conn.life.release_due(now);
@@ -330,8 +315,8 @@ impl<'a> Worker<'a> {
         if self.policy.resume_due(now) {
             self.acceptor.arm(&mut self.ring, &mut self.policy, self.conns.len())?;
         }
-        let live = self.conns.iter().filter(|(_, c)| c.closing().is_none());
-        for (key, why) in self.policy.sweep(now, live.map(|(k, c)| (k, &c.life))) {
+        let live = self.conns.live().map(|(k, c)| (k, &c.life));
+        for (key, why) in self.policy.sweep(now, live) {
             self.close(key, why)?;
         }
         Ok(())
@@ -345,7 +330,7 @@ impl<'a> Worker<'a> {
         if let Err(e) = self.acceptor.stop(&mut self.ring) {
             tracing::warn!(error = %e, "cannot cancel the accept");
         }
-        let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+        let keys = self.conns.keys();
         for key in keys {
             if let Some(conn) = self.conns.get_mut(key) {
                 let timer = conn.life.input_ended(self.now);
@@ -361,7 +346,7 @@ impl<'a> Worker<'a> {
     /// The end: every connection left is closed, and the loop waits (briefly)
     /// for the kernel to finish each operation that still names our memory.
     fn finish(&mut self) -> io::Result<()> {
-        let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+        let keys = self.conns.keys();
         for key in keys {
             self.close(key, "grace period over")?;
         }
