@@ -217,6 +217,14 @@ pub enum EventStream {
 }
 
 impl EventStream {
+    /// The socket's descriptor (for `sendfile`).
+    pub fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            EventStream::Tcp(s) => s.as_fd(),
+            EventStream::Unix(s) => s.as_fd(),
+        }
+    }
+
     /// The handle to register with a `mio::Poll`.
     pub fn source(&mut self) -> &mut dyn mio::event::Source {
         match self {

@@ -9,7 +9,7 @@ use crate::error::NetError;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener, ToSocketAddrs, UdpSocket};
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
 /// How a TCP listener is set up.
@@ -219,6 +219,30 @@ pub fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, NetError> {
         return Err(unknown("no addresses".into()));
     }
     Ok(addrs)
+}
+
+/// The most one `sendfile` call is asked to send, so one connection's large
+/// file never holds an event loop for long.
+const SENDFILE_AT_MOST: u64 = 8 << 20;
+
+/// Sends bytes of a file region on a socket with `sendfile(2)`: from the
+/// page cache to the socket, never through user memory. Returns the bytes
+/// sent (as much as the socket took); the caller marks them consumed.
+///
+/// # Errors
+/// As `sendfile(2)` (`WouldBlock` on a full non-blocking socket); a file
+/// that ended before the region did is `UnexpectedEof`.
+pub fn sendfile(sock: BorrowedFd<'_>, region: &crate::proto::output::FileRegion) -> io::Result<usize> {
+    let mut offset = i64::try_from(region.offset).map_err(io::Error::other)?;
+    let count = usize::try_from(region.len.min(SENDFILE_AT_MOST)).unwrap_or(usize::MAX);
+    match nix::sys::sendfile::sendfile64(sock, region.file.as_fd(), Some(&mut offset), count) {
+        Ok(0) if count > 0 => Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the file ended before its announced length",
+        )),
+        Ok(n) => Ok(n),
+        Err(e) => Err(io::Error::from(e)),
+    }
 }
 
 /// The bytes a read of `n` left at the front of `buf`. A read never returns

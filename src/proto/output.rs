@@ -9,8 +9,31 @@
 //! then writes them with separate system calls.
 
 use std::collections::VecDeque;
+use std::fs::File;
+use std::sync::Arc;
 
-/// Pending reply bytes with write boundaries.
+/// Bytes of a file to send after the pending bytes, without reading them
+/// into memory: a driver hands them to the kernel (`sendfile`), or reads a
+/// piece at a time where it cannot.
+#[derive(Debug, Clone)]
+pub struct FileRegion {
+    /// The open file.
+    pub file: Arc<File>,
+    /// Where the bytes start.
+    pub offset: u64,
+    /// How many are left.
+    pub len: u64,
+}
+
+impl PartialEq for FileRegion {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.file, &other.file) && self.offset == other.offset && self.len == other.len
+    }
+}
+
+impl Eq for FileRegion {}
+
+/// Pending reply bytes with write boundaries, and maybe a file region after them.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Output {
     buf: Vec<u8>,
@@ -19,11 +42,19 @@ pub struct Output {
     /// Offsets into `buf` where a separate write must begin, ascending, all
     /// above `start` and below `buf.len()`.
     cuts: VecDeque<usize>,
+    /// File bytes that follow everything in `buf`. A session adds one only
+    /// to an empty output (from `on_drain`) and appends nothing after it
+    /// until it has been sent.
+    file: Option<FileRegion>,
 }
 
 /// Below this many written bytes at the front, compaction waits: moving a few
 /// bytes costs more than it frees.
 const COMPACT_MIN: usize = 4096;
+/// A frozen buffer larger than this is not swapped back in by
+/// [`Output::take_write`]: many connections streaming bodies would each keep
+/// two of them.
+const SWAP_AT_MOST: usize = 16 * 1024;
 /// An emptied buffer larger than this gives its memory back: one huge reply
 /// must not cost an idle connection that much for the rest of its life.
 const KEEP_AT_MOST: usize = 1 << 20;
@@ -67,9 +98,40 @@ impl Output {
         }
     }
 
-    /// Bytes pending in all.
+    /// Bytes pending in all, a file region's included.
     pub fn len(&self) -> usize {
-        self.buf.len() - self.start
+        let file = self
+            .file
+            .as_ref()
+            .map_or(0, |f| usize::try_from(f.len).unwrap_or(usize::MAX));
+        (self.buf.len() - self.start).saturating_add(file)
+    }
+
+    /// Adds a file region after the pending bytes (see [`FileRegion`]).
+    pub fn push_file(&mut self, region: FileRegion) {
+        if region.len > 0 {
+            self.file = Some(region);
+        }
+    }
+
+    /// The file region to send, once every pending byte before it has been.
+    pub fn file(&self) -> Option<&FileRegion> {
+        if self.start < self.buf.len() {
+            return None;
+        }
+        self.file.as_ref()
+    }
+
+    /// Marks `n` bytes of the file region as sent.
+    pub fn consume_file(&mut self, n: u64) {
+        if let Some(f) = &mut self.file {
+            let n = n.min(f.len);
+            f.offset += n;
+            f.len -= n;
+            if f.len == 0 {
+                self.file = None;
+            }
+        }
     }
 
     /// Whether nothing is pending.
@@ -77,7 +139,8 @@ impl Output {
         self.len() == 0
     }
 
-    /// Every pending byte, across write boundaries (for tests and logs).
+    /// Every pending byte, across write boundaries (for tests and logs; a
+    /// file region is not among them).
     pub fn pending(&self) -> &[u8] {
         // start ≤ buf.len() always (consume clamps it).
         self.buf.get(self.start..).unwrap_or_default()
@@ -97,7 +160,7 @@ impl Output {
             self.cuts.pop_front();
         }
         if self.start == self.buf.len() {
-            self.clear();
+            self.clear_bytes();
         } else if self.start >= COMPACT_MIN && self.start > self.buf.len() / 2 {
             self.buf.drain(..self.start);
             for c in &mut self.cuts {
@@ -113,7 +176,13 @@ impl Output {
     pub fn take_write(&mut self, into: &mut Vec<u8>) {
         into.clear();
         if self.cuts.is_empty() && self.start == 0 {
-            std::mem::swap(into, &mut self.buf);
+            if into.capacity() > SWAP_AT_MOST {
+                // A large buffer is not kept twice per connection (one in
+                // flight, one here): it goes, and the next fill allocates.
+                *into = std::mem::take(&mut self.buf);
+            } else {
+                std::mem::swap(into, &mut self.buf);
+            }
             return;
         }
         let n = self.next_write().len();
@@ -135,11 +204,19 @@ impl Output {
         } else {
             self.buf.extend_from_slice(other.pending());
         }
+        if other.file.is_some() {
+            self.file = other.file.take();
+        }
         other.clear();
     }
 
     /// Drops everything (and the memory of a very large buffer).
     pub fn clear(&mut self) {
+        self.clear_bytes();
+        self.file = None;
+    }
+
+    fn clear_bytes(&mut self) {
         if self.buf.capacity() > KEEP_AT_MOST {
             self.buf = Vec::new();
         } else {
@@ -231,5 +308,25 @@ mod tests {
         assert_eq!(frozen, b"axx");
         out.take_write(&mut frozen);
         assert_eq!((frozen.as_slice(), out.is_empty()), (&b"yy"[..], true));
+    }
+
+    #[test]
+    fn a_file_region_follows_the_bytes() {
+        let file = Arc::new(tempfile::tempfile().expect("file"));
+        let mut out = Output::new();
+        out.extend_from_slice(b"head");
+        out.push_file(FileRegion {
+            file: Arc::clone(&file),
+            offset: 10,
+            len: 100,
+        });
+        assert_eq!(out.len(), 104);
+        assert!(out.file().is_none(), "the head goes first");
+        out.consume(4);
+        assert_eq!(out.file().map(|f| (f.offset, f.len)), Some((10, 100)));
+        out.consume_file(60);
+        assert_eq!(out.file().map(|f| (f.offset, f.len)), Some((70, 40)));
+        out.consume_file(40);
+        assert!(out.is_empty() && out.file().is_none());
     }
 }

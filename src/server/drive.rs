@@ -16,6 +16,7 @@ use crate::conn::Stream;
 use crate::proto::{ConnInfo, Drain, Flow, Output, ProtocolError, Session};
 use std::io::{self, Read, Write};
 use std::net::Shutdown as How;
+use std::os::fd::AsFd;
 use std::time::Instant;
 
 /// Bytes moved over one connection.
@@ -148,13 +149,26 @@ fn send(
 /// Writes everything pending, one write per boundary the session marked.
 fn write_out(conn: &mut &Stream, out: &mut Output, ctx: &Ctx, report: &mut Report) -> io::Result<()> {
     while !out.is_empty() {
-        let write = out.next_write();
-        let n = write.len();
-        conn.write_all(write)?;
-        tracing::debug!(bytes = n, "send");
+        let n = if let Some(region) = out.file() {
+            // A file region: from the page cache to the socket (zero copy).
+            let n = match crate::net::sendfile(conn.as_fd(), region) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Err(io::ErrorKind::TimedOut.into()),
+                other => other?,
+            };
+            tracing::debug!(bytes = n, "sendfile");
+            out.consume_file(n as u64);
+            n
+        } else {
+            let write = out.next_write();
+            let n = write.len();
+            conn.write_all(write)?;
+            tracing::debug!(bytes = n, "send");
+            out.consume(n);
+            n
+        };
         report.bytes_out += n as u64;
         ctx.stats.add_out(n);
-        out.consume(n);
     }
     Ok(())
 }

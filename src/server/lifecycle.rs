@@ -51,6 +51,10 @@ pub enum Phase {
     Broken,
 }
 
+/// A file region is read this much at a time where it cannot be sent
+/// from the file (uring mode).
+const FILE_PIECE: usize = 32 * 1024;
+
 /// What the loop must do after a step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Next {
@@ -238,7 +242,17 @@ impl Lifecycle {
             return false;
         }
         let before = self.out.len();
-        match self.session.on_drain(&mut self.out) {
+        // A session may answer More with nothing appended (a step of its own
+        // done); asking again a few times keeps it from stalling until the
+        // next event, a few times only so a broken one cannot spin the loop.
+        let mut drained = self.session.on_drain(&mut self.out);
+        for _ in 0..4 {
+            if !matches!(drained, Ok(Drain::More)) || self.out.len() > before {
+                break;
+            }
+            drained = self.session.on_drain(&mut self.out);
+        }
+        match drained {
             Ok(Drain::More) => {}
             Ok(Drain::Done) => self.pulling = false,
             Ok(Drain::Close) => {
@@ -273,10 +287,35 @@ impl Lifecycle {
         self.last_active = now;
     }
 
+    /// `n` bytes of the file region in `out` were sent (`sendfile`).
+    pub fn sent_file(&mut self, n: usize, now: Instant) {
+        self.out.consume_file(n as u64);
+        self.bytes_out += n as u64;
+        self.last_active = now;
+    }
+
     /// Moves the next write's bytes out of `out` into `into`, for a send the
-    /// kernel completes later (the buffer stays untouched until then).
+    /// kernel completes later (the buffer stays untouched until then). A file
+    /// region is read into it a piece at a time (completion-based I/O has no
+    /// `sendfile`); a read that fails or finds the file shorter breaks the
+    /// connection, as the head promised more.
     pub fn take_send(&mut self, into: &mut Vec<u8>) {
-        self.out.take_write(into);
+        if let Some(region) = self.out.file() {
+            let want = usize::try_from(region.len).unwrap_or(usize::MAX).min(FILE_PIECE);
+            into.clear();
+            into.resize(want, 0);
+            let got = std::os::unix::fs::FileExt::read_at(&*region.file, into, region.offset);
+            let n = got.as_ref().map_or(0, |n| (*n).min(want));
+            into.truncate(n);
+            if n == 0 {
+                tracing::warn!(peer = %self.peer, "body cut short: the file ended or failed");
+                self.break_off();
+                return;
+            }
+            self.out.consume_file(n as u64);
+        } else {
+            self.out.take_write(into);
+        }
         self.in_flight += into.len();
     }
 

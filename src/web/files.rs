@@ -262,7 +262,7 @@ fn body(f: &FileMeta, start: u64, count: u64, head: bool) -> io::Result<Body> {
         return Ok(Body::Bytes(bytes.iter().skip(from).take(n).copied().collect()));
     }
     Ok(Body::Stream(Box::new(FileSource {
-        file: File::open(&f.path)?,
+        file: Arc::new(File::open(&f.path)?),
         offset: start,
         len: count,
         left: count,
@@ -283,7 +283,7 @@ impl Source for Unread {
 
 /// A byte range of a file, read at its offsets as the body goes out.
 struct FileSource {
-    file: File,
+    file: Arc<File>,
     offset: u64,
     len: u64,
     left: u64,
@@ -292,6 +292,10 @@ struct FileSource {
 impl Source for FileSource {
     fn len(&self) -> u64 {
         self.len
+    }
+
+    fn file(&self) -> Option<(Arc<File>, u64)> {
+        Some((Arc::clone(&self.file), self.offset))
     }
 
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {

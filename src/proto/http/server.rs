@@ -20,6 +20,7 @@
 
 use super::{HttpError, Request, RequestDecoder};
 use crate::proto::Decode as _;
+use crate::proto::output::FileRegion;
 use crate::proto::{ConnInfo, Drain, Flow, Output, ProtocolError, Session};
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
@@ -30,7 +31,7 @@ pub type Clock = fn() -> SystemTime;
 /// How long a request head may take to arrive whole by default.
 pub const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 /// A streamed body is read and sent in pieces of at most this many bytes.
-pub const PIECE: usize = 256 * 1024;
+pub const PIECE: usize = 32 * 1024;
 /// Requests pipelined behind a streaming body are held up to this many bytes.
 const MAX_QUEUED: usize = 64 * 1024;
 /// At most this much of a refused body is read and dropped before closing.
@@ -43,6 +44,11 @@ pub trait Source: Send {
     /// Whether it gives nothing.
     fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+    /// The open file and offset the bytes come from, when they are a file's:
+    /// the driver then sends them without reading them (`sendfile`).
+    fn file(&self) -> Option<(std::sync::Arc<std::fs::File>, u64)> {
+        None
     }
     /// Reads the next bytes; 0 means it ended before `len` (the file shrank).
     ///
@@ -313,6 +319,16 @@ impl<H: Handler> HttpSession<H> {
         let Some(s) = &mut self.stream else {
             return Drain::Done;
         };
+        if let Some((file, offset)) = s.src.file() {
+            // All of it at once: the driver sends it from the file.
+            out.push_file(FileRegion {
+                file,
+                offset,
+                len: s.left,
+            });
+            s.left = 0;
+            return Drain::More;
+        }
         let want = usize::try_from(s.left).unwrap_or(PIECE).min(PIECE);
         let buf = out.vec_mut();
         let start = buf.len();
@@ -371,8 +387,11 @@ impl<H: Handler> Session for HttpSession<H> {
     }
 
     fn on_drain(&mut self, out: &mut Output) -> Result<Drain, ProtocolError> {
-        if self.stream.is_some() {
-            return Ok(self.next_piece(out));
+        match &self.stream {
+            Some(s) if s.left > 0 => return Ok(self.next_piece(out)),
+            // A file region given whole has been sent: the body is done.
+            Some(_) => self.stream = None,
+            None => {}
         }
         if self.done || self.queued.is_empty() {
             return Ok(Drain::Done);

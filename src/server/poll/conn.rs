@@ -106,8 +106,19 @@ impl Conn {
             if self.life.out.is_empty() && !self.life.refill() {
                 break;
             }
-            match self.sock.write(self.life.out.next_write()) {
+            let file = self.life.out.file().cloned();
+            let written = match &file {
+                // A file region: from the page cache to the socket (zero copy).
+                Some(region) => crate::net::sendfile(self.sock.as_fd(), region),
+                None => self.sock.write(self.life.out.next_write()),
+            };
+            match written {
                 Ok(0) => self.life.break_off(),
+                Ok(n) if file.is_some() => {
+                    self.life.sent_file(n, Instant::now());
+                    env.policy.ctx.stats.add_out(n);
+                    tracing::debug!(peer = %self.life.peer, bytes = n, "sendfile");
+                }
                 Ok(n) => {
                     self.life.sent(n, Instant::now());
                     env.policy.ctx.stats.add_out(n);

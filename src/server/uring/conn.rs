@@ -78,8 +78,9 @@ impl UConn {
     /// Sends what is pending, and arms or cancels the receive as the
     /// lifecycle now wants.
     pub(super) fn sync(&mut self, ring: &mut Ring, slot: usize, group: u16) -> io::Result<()> {
-        if self.closing.is_none() {
-            // All sent or in flight: the next piece of a body that streams.
+        if self.closing.is_none() && !self.send.is_frozen() {
+            // All sent: the next piece of a body that streams (one piece
+            // per connection at a time, however many connections stream).
             self.life.refill();
         }
         if self.life.phase() != Phase::Broken
@@ -88,10 +89,6 @@ impl UConn {
         {
             let token = self.token(Kind::Send, slot);
             ring.send(self.fd, &mut self.send, token)?;
-            if self.closing.is_none() {
-                // One piece ready behind the one in flight.
-                self.life.refill();
-            }
         }
         self.life.update_pause();
         let wants = self.life.wants_read() && self.closing.is_none();
