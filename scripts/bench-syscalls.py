@@ -13,6 +13,7 @@ the median of its rounds, so a noisy neighbour hurts every server alike.
 
 Usage: scripts/bench-syscalls.py [SECONDS] [CONNS ...]   (default 5, 100 1000)
        ROUNDS=N (default 3), WORKERS2=1 adds --workers 2 rows
+       BASE=path/to/an/older/netlab adds its uring and poll rows (an A/B run)
        PROTO=udp: netlab udp-server against tools/udp-echo (a minimal blocking
        recv_from/send_to loop) instead, CONNS being concurrent clients (default 1 4)
 Needs: cargo, perf (Debian: linux-perf); builds netlab and tools/tokio-echo.
@@ -41,6 +42,13 @@ if proto == "udp":
     SERVERS = [
         ("netlab udp-server", [netlab, "udp-server", "-q", "-p", "0", "--reply", "echo"]),
         (YARDSTICK, [os.path.join(ROOT, "tools/udp-echo/target/release/udp-echo"), "0"]),
+    ]
+if os.environ.get("BASE") and proto != "udp":
+    # An older build beside this one, in the same interleaved rounds (an A/B run).
+    base = os.environ["BASE"]
+    SERVERS[2:2] = [
+        ("BASE --mode uring", [base, "tcp-server", "-q", "-p", "0", "--mode", "uring", "--handler", "echo"]),
+        ("BASE --mode poll", [base, "tcp-server", "-q", "-p", "0", "--mode", "poll", "--handler", "echo"]),
     ]
 if os.environ.get("WORKERS2"):
     SERVERS[2:2] = [

@@ -8,7 +8,9 @@ fn bench_json(args: &[&str]) -> (i32, serde_json::Value, String) {
     let mut all = vec!["bench", "--json"];
     all.extend_from_slice(args);
     let out = netlab_out(&all);
-    let v = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+    // The summary is the last line (interval objects come before it).
+    let last = text(&out.stdout).lines().last().unwrap_or_default().to_string();
+    let v = serde_json::from_str(&last).unwrap_or(serde_json::Value::Null);
     (code(&out), v, text(&out.stderr))
 }
 
@@ -323,4 +325,150 @@ fn http_bench_checks_status_and_body_and_compares_modes() {
         .filter(|c| c.contains(" http server "))
         .collect();
     assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+/// The polylines of an SVG with more than two points: the plotted lines
+/// (a legend's sample line has two).
+fn plotted_lines(svg: &str) -> usize {
+    svg.split("<polyline")
+        .skip(1)
+        .filter(|p| {
+            let points = p
+                .split("points=\"")
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .unwrap_or("");
+            points.split_whitespace().count() > 2
+        })
+        .count()
+}
+
+/// `--hist`, `--hgrm` and `--plot` with `--json`: the histogram on stderr,
+/// the `.hgrm` percentiles agree with the JSON's, the SVG is well-formed.
+#[test]
+fn hist_hgrm_and_plot_after_the_run() {
+    let server = Server::start(&["tcp-server", "--mode", "poll"]);
+    let dir = tempfile::tempdir().expect("dir");
+    let (hgrm, svg) = (dir.path().join("run.hgrm"), dir.path().join("run.svg"));
+    let (status, v, stderr) = bench_json(&[
+        "-p",
+        &server.port(),
+        "--conns",
+        "2",
+        "--duration",
+        "1s",
+        "--interval",
+        "200ms",
+        "--hist",
+        "--hgrm",
+        hgrm.to_str().expect("path"),
+        "--plot",
+        svg.to_str().expect("path"),
+    ]);
+    assert_eq!(status, 0, "{stderr}");
+    assert!(
+        stderr.contains("p50") && stderr.contains("Latency histogram"),
+        "{stderr}"
+    );
+    // The .hgrm, read back: the value at each percentile matches --json's (µs vs ms, 3 digits).
+    let text = std::fs::read_to_string(&hgrm).expect("hgrm");
+    let rows: Vec<(f64, f64)> = text
+        .lines()
+        .skip(2)
+        .take_while(|l| !l.starts_with('#'))
+        .map(|l| {
+            let f: Vec<f64> = l.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+            (f[0], f[1])
+        })
+        .collect();
+    let at = |q: f64| {
+        rows.iter()
+            .find(|(_, p)| *p >= q)
+            .map(|(v, _)| *v * 1000.0)
+            .expect("row")
+    };
+    for (q, key) in [(0.5, "p50_us"), (0.99, "p99_us")] {
+        let want = v[key].as_f64().expect("number");
+        assert!(
+            (at(q) - want).abs() <= want * 0.01 + 1.0,
+            "{key}: hgrm {} vs json {want}",
+            at(q)
+        );
+    }
+    let total = format!("Total count    = {:>12}]", v["requests"].as_u64().expect("requests"));
+    assert!(text.contains(&total), "{total} in {text}");
+    let svg = std::fs::read_to_string(&svg).expect("svg");
+    let check = python(
+        "import sys, xml.etree.ElementTree as E; E.parse(sys.argv[1]); print('ok')",
+        &[dir.path().join("run.svg").to_str().expect("path")],
+        b"",
+    );
+    assert_eq!(text_of(&check.stdout), "ok\n", "{}", text_of(&check.stderr));
+    assert_eq!(
+        plotted_lines(&svg),
+        3,
+        "the percentile line, requests/s and p99 over time"
+    );
+}
+
+fn text_of(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// With `--compare-modes`, one line per mode in one picture; a path that
+/// cannot be written is a usage error before any load (no server is even
+/// started: the error comes at once).
+#[test]
+fn compare_modes_plot_has_a_line_per_mode_and_bad_paths_fail_first() {
+    let dir = tempfile::tempdir().expect("dir");
+    let svg = dir.path().join("modes.svg");
+    let out = run(
+        netlab(&[
+            "bench",
+            "--compare-modes",
+            "--modes",
+            "thread,poll",
+            "--duration",
+            "300ms",
+            "--conns",
+            "2",
+            "--plot",
+            svg.to_str().expect("path"),
+            "--hgrm",
+            dir.path().join("m.hgrm").to_str().expect("path"),
+        ]),
+        b"",
+        Duration::from_secs(60),
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let svg = std::fs::read_to_string(&svg).expect("svg");
+    assert_eq!(plotted_lines(&svg), 2, "one line per mode");
+    let texts: Vec<&str> = svg
+        .split("<text")
+        .skip(1)
+        .filter_map(|t| t.split('>').nth(1)?.split('<').next())
+        .map(str::trim)
+        .collect();
+    assert!(
+        texts.contains(&"thread") && texts.contains(&"poll"),
+        "legend names the modes: {texts:?}"
+    );
+    for mode in ["thread", "poll"] {
+        let hgrm = std::fs::read_to_string(dir.path().join(format!("m.{mode}.hgrm"))).expect("per-mode hgrm");
+        assert!(hgrm.contains("#[Max"), "{hgrm}");
+    }
+    let started = Instant::now();
+    for flag in ["--plot", "--hgrm"] {
+        let out = netlab_out(&["bench", "-p", "9", "--duration", "30s", flag, "/nonexistent/dir/x"]);
+        assert_eq!(code(&out), 2, "{flag}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains("cannot write '/nonexistent/dir/x'"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "failed before the 30 s load"
+    );
 }

@@ -1,13 +1,16 @@
 //! `bench`: flags to a load run, a progress bar on a terminal, the report.
 
 use super::Out;
+use super::pictures::Pictures;
 use crate::cli::{BenchArgs, BenchReplyArg, ProtoArg};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use netlab::addr;
+use netlab::bench::picture::IntervalPoint;
 use netlab::bench::stats::{Summary, Tally};
 use netlab::bench::{self, BenchConfig, Proto, Stop, Stopper, Target};
 use netlab::proto::answer::Answer;
 use std::io::IsTerminal;
+use std::time::Duration;
 
 pub fn run(args: BenchArgs, quiet: bool) -> anyhow::Result<()> {
     let stopper = stopper()?;
@@ -20,7 +23,11 @@ pub fn run(args: BenchArgs, quiet: bool) -> anyhow::Result<()> {
         )?),
     };
     let cfg = config(&args, target);
-    let summary = run_one(&cfg, args.json, quiet, &stopper)?;
+    let mut pictures = Pictures::open(&args, &[])?;
+    let summary = run_one(&cfg, args.json, quiet, &stopper, &mut pictures.intervals)?;
+    if pictures.any() {
+        pictures.finish(&[(String::new(), &summary)], &args)?;
+    }
     verdict(&summary)
 }
 
@@ -85,14 +92,25 @@ pub fn config(args: &BenchArgs, target: Target) -> BenchConfig {
 }
 
 /// Runs one load and prints its report (and intervals) on stdout.
-pub fn run_one(cfg: &BenchConfig, json: bool, quiet: bool, stopper: &Stopper) -> anyhow::Result<Summary> {
+pub fn run_one(
+    cfg: &BenchConfig,
+    json: bool,
+    quiet: bool,
+    stopper: &Stopper,
+    intervals: &mut Vec<IntervalPoint>,
+) -> anyhow::Result<Summary> {
     let mut out = Out::new();
     let bar = (!quiet && !json && std::io::stderr().is_terminal()).then(progress_bar);
     let mut printed: anyhow::Result<()> = Ok(());
     // The header comes with the first figures, so a run that cannot connect prints only its error.
     let header = bench::preview(cfg).header();
     let header_shown = std::cell::Cell::new(json);
-    let mut show = |at, tally: &Tally, span| {
+    let mut show = |at: Duration, tally: &Tally, span: Duration| {
+        intervals.push(IntervalPoint {
+            at_s: at.as_secs_f64(),
+            rps: tally.latencies.count() as f64 / span.as_secs_f64().max(1e-9),
+            p99_us: tally.latencies.percentile_us(0.99),
+        });
         let line = if json {
             Summary::interval_json(at, tally, span).to_string()
         } else {

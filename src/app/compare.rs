@@ -106,6 +106,12 @@ pub fn run(args: &BenchArgs, quiet: bool) -> anyhow::Result<()> {
     } else {
         args.modes.iter().copied().map(mode_of).collect()
     };
+    let names: Vec<&str> = modes
+        .iter()
+        .filter(|m| m.available().is_ok())
+        .map(|m| m.name())
+        .collect();
+    let mut pictures = super::pictures::Pictures::open(args, &names)?;
     let mut rows = Vec::new();
     let mut out = Out::new();
     for mode in modes {
@@ -145,6 +151,10 @@ pub fn run(args: &BenchArgs, quiet: bool) -> anyhow::Result<()> {
     }
     if !args.json {
         print_table(&rows, args)?;
+    }
+    if pictures.any() {
+        let runs: Vec<(String, &Summary)> = rows.iter().map(|(m, s)| (m.name().to_string(), s)).collect();
+        pictures.finish(&runs, args)?;
     }
     for (mode, summary) in &rows {
         super::bench::verdict(summary).map_err(|e| e.context(format!("{} mode", mode.name())))?;

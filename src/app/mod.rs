@@ -6,6 +6,7 @@ mod compare;
 mod framed;
 mod http;
 mod info;
+mod pictures;
 mod rpc;
 mod server;
 mod tcp;

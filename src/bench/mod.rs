@@ -13,6 +13,7 @@
 //! sans-IO [`dialog::Dialog`]; the loops here only move bytes and keep time.
 
 pub mod dialog;
+pub mod picture;
 mod schedule;
 pub mod stats;
 mod stream;

@@ -63,6 +63,59 @@ impl Latencies {
     pub fn clear(&mut self) {
         self.0.reset();
     }
+
+    /// The fastest latency, in µs.
+    pub fn min_us(&self) -> u64 {
+        if self.0.is_empty() { 0 } else { self.0.min().max(1) }
+    }
+
+    /// The mean latency, µs.
+    pub fn mean_us(&self) -> f64 {
+        self.0.mean()
+    }
+
+    /// The standard deviation of the latencies, µs.
+    pub fn stdev_us(&self) -> f64 {
+        self.0.stdev()
+    }
+
+    /// Every distinct value recorded (µs, at the histogram's resolution) and its count.
+    pub fn recorded(&self) -> Vec<(u64, u64)> {
+        self.0
+            .iter_recorded()
+            .map(|v| (v.value_iterated_to(), v.count_at_value()))
+            .collect()
+    }
+
+    /// The percentile distribution as HdrHistogram prints it: steps that
+    /// halve the distance to 100% five at a time; each is (value µs,
+    /// quantile, requests since the step before).
+    pub fn quantile_steps(&self) -> Vec<(u64, f64, u64)> {
+        if self.0.is_empty() {
+            return Vec::new();
+        }
+        self.0
+            .iter_quantiles(5)
+            .map(|v| {
+                (
+                    v.value_iterated_to(),
+                    v.quantile_iterated_to(),
+                    v.count_since_last_iteration(),
+                )
+            })
+            .collect()
+    }
+
+    /// The histogram's buckets and sub-buckets (the `.hgrm` footer).
+    pub fn layout(&self) -> (u8, u32) {
+        (self.0.buckets(), self.0.distinct_values() as u32)
+    }
+}
+
+impl PartialEq for Latencies {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
 }
 
 /// How the load was offered.
@@ -123,6 +176,9 @@ pub struct Summary {
     /// and what was expected, a timeout, a refused connection).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_error: Option<String>,
+    /// Every answered request's latency (for the histogram, `.hgrm` and plot).
+    #[serde(skip)]
+    pub latencies: Latencies,
 }
 
 /// Counts for one run or one interval, before they are turned into rates.
@@ -200,6 +256,7 @@ impl Summary {
             max_us: 0,
             setup_ms: 0.0,
             first_error: None,
+            latencies: Latencies::new(),
         }
     }
 
@@ -207,6 +264,7 @@ impl Summary {
     pub fn fill(&mut self, tally: &Tally, elapsed: Duration) {
         let secs = elapsed.as_secs_f64().max(1e-9);
         let l = &tally.latencies;
+        self.latencies = l.clone();
         self.requests = l.count();
         self.errors = tally.errors;
         self.duration_s = elapsed.as_secs_f64();

@@ -13,6 +13,8 @@ Examples:
   netlab bench --proto udp --rate 20000         # 20,000 datagrams/s; loss shown as %
   netlab bench --proto rpc -p 7001 --conns 4    # XML-RPC calls/s against rpc server
   netlab bench --proto http -p 8000 --path /index.html --conns 100   # against http server
+  netlab bench --rate 20000 --hist --plot latency.svg --interval 1s  # see the distribution
+  netlab bench --compare-modes --plot modes.svg --hgrm run.hgrm  # one line per mode; run.poll.hgrm ...
   netlab bench --rate 5000 --interval 1s        # open loop: a stall shows as latency
   netlab bench --conns 1 --size 1073741824 --requests 1   # stream 1 GiB through one connection
   netlab bench --compare-modes --conns 8 --delay 100ms     # every tcp-server mode, one table
@@ -81,6 +83,15 @@ pub struct BenchArgs {
     /// One JSON object instead of text
     #[arg(long)]
     pub json: bool,
+    /// After the summary, a latency histogram: log-spaced buckets, p50, p99 and p99.9 marked (stderr with --json)
+    #[arg(long)]
+    pub hist: bool,
+    /// Write the percentile distribution to FILE in wrk2's and HdrHistogram's .hgrm text (--compare-modes: FILE.MODE.hgrm each)
+    #[arg(long, value_name = "FILE")]
+    pub hgrm: Option<PathBuf>,
+    /// Draw latency by percentile to FILE.svg (one line per mode with --compare-modes; with --interval, requests/s and p99 over time beneath)
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
 }
 
 fn rate(text: &str) -> Result<f64, String> {
