@@ -30,6 +30,7 @@
 //! | the static file server: nothing outside the root, listings, ranges, 304 | [`web`], [`web::files`] |
 //! | request targets that must not climb out (`..`, `%2e%2e`, `%2f`, NUL) | [`web::target`] |
 //! | an HTTP client: GET, redirects, bodies streamed to a file | [`client::http`] |
+//! | TLS around any session, in any mode; certificates, trust | [`tls`], [`tls::session`] |
 //! | `HOST:PORT`, `[IPv6]:PORT`, names for `--bind` | [`addr`] |
 //! | bind, backlog, `SO_REUSEADDR`, `SO_REUSEPORT`, dual-stack `::`, Unix sockets | [`net`] |
 //! | TCP and Unix stream sockets behind one type | [`conn`] |
@@ -81,6 +82,7 @@ pub mod rpc;
 pub mod server;
 pub mod shutdown;
 pub mod stats;
+pub mod tls;
 pub mod web;
 pub mod words;
 

@@ -1015,10 +1015,11 @@ fn http_get_errors_and_exit_codes() {
     assert_eq!(code(&followed), 0, "{}", text(&followed.stderr));
     assert_eq!(text(&followed.stdout), "<p>docs</p>\n");
 
-    let https = netlab_out(&["http", "get", "https://127.0.0.1:1/"]);
-    assert_eq!(code(&https), 2, "{}", text(&https.stderr));
+    // https to a server that speaks plain HTTP: exit 1, said plainly.
+    let https = netlab_out(&["http", "get", &format!("https://{}/", server.addr)]);
+    assert_eq!(code(&https), 1, "{}", text(&https.stderr));
     assert!(
-        text(&https.stderr).contains("https is not supported"),
+        text(&https.stderr).contains("the server does not speak TLS"),
         "{}",
         text(&https.stderr)
     );

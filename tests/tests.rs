@@ -18,5 +18,6 @@ mod rpc;
 mod scripted_shared;
 mod tcp_client;
 mod tcp_server;
+mod tls;
 mod udp;
 mod uring;

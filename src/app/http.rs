@@ -8,6 +8,7 @@ use netlab::client::rpc::Url;
 use netlab::error::{Reported, UsageError};
 use netlab::proto::http::ResponseHead;
 use netlab::proto::http::server::{HttpOptions, HttpSession};
+use netlab::tls::Trust;
 use netlab::web::{FileOptions, FileServer};
 use std::io::{self, Write};
 use std::time::SystemTime;
@@ -34,15 +35,21 @@ pub fn server(args: HttpServerArgs) -> anyhow::Result<()> {
 }
 
 pub fn get(args: HttpGetArgs) -> anyhow::Result<()> {
-    if args.url.to_ascii_lowercase().starts_with("https://") {
-        return Err(UsageError(format!("'{}': https is not supported: only http:// URLs", args.url)).into());
-    }
     let url = Url::parse_with_path(&args.url, "/").map_err(UsageError)?;
+    let trust = match (&args.cacert, args.insecure) {
+        (_, true) => Trust::Insecure,
+        (Some(path), false) => Trust::File(path.clone()),
+        (None, false) => Trust::System,
+    };
+    if url.tls && args.insecure {
+        netlab::logging::stderr_line("netlab: warning: --insecure: the server's certificate is not checked");
+    }
     let opts = GetOptions {
         head: args.head,
         follow: args.location,
         max_size: args.max_size as u64,
         timeout: args.timeout,
+        trust,
     };
     let show_heads = (args.include || args.head) && !args.json;
     let mut on_head = |head: &ResponseHead| {

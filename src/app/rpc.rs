@@ -21,6 +21,13 @@ pub fn server(args: RpcServerArgs) -> anyhow::Result<()> {
 
 pub fn call(args: RpcCallArgs) -> anyhow::Result<()> {
     let url = Url::parse(&args.url).map_err(UsageError)?;
+    if url.tls {
+        return Err(UsageError(format!(
+            "'{}': rpc call speaks http:// only (https: use a TLS proxy)",
+            args.url
+        ))
+        .into());
+    }
     let params: Vec<_> = args.args.iter().map(|a| rpc::arg_value(a)).collect();
     let mut client = RpcClient::new(url, args.timeout)?;
     // An I/O failure goes out as itself, so refused (69) and timeouts keep their exit codes.

@@ -4,10 +4,13 @@
 use crate::cli::{ModeArg, ServerArgs};
 use anyhow::Context;
 use netlab::addr;
-use netlab::proto::SessionFactory;
+use netlab::error::UsageError;
+use netlab::proto::{ConnInfo, Session, SessionFactory};
 use netlab::server::edge::{self, ListenOn, ServerOptions};
 use netlab::server::{Mode, ServerConfig};
 use netlab::shutdown::Shutdown;
+use netlab::tls;
+use std::sync::Arc;
 
 fn count(n: u64) -> usize {
     usize::try_from(n).unwrap_or(usize::MAX)
@@ -64,6 +67,34 @@ pub fn options(args: &ServerArgs, nagle: Nagle) -> anyhow::Result<ServerOptions>
 /// Serves `factory`'s sessions as `args` say, until SIGINT/SIGTERM or `--exit-after`.
 pub fn serve(args: &ServerArgs, nagle: Nagle, factory: SessionFactory) -> anyhow::Result<()> {
     let shutdown = Shutdown::with_signals().context("cannot install signal handlers")?;
+    let factory = if args.tls { with_tls(args, factory)? } else { factory };
     edge::serve(&options(args, nagle)?, factory, shutdown)?;
     Ok(())
+}
+
+/// `--tls`: every session wrapped in TLS, with the server's certificate.
+fn with_tls(args: &ServerArgs, inner: SessionFactory) -> anyhow::Result<SessionFactory> {
+    let files = args.cert.as_deref().zip(args.key.as_deref());
+    let id = tls::server_identity(files).map_err(|e| UsageError(format!("--tls: {e}")))?;
+    let made = if files.is_some() {
+        "from --cert"
+    } else {
+        "self-signed for localhost, 127.0.0.1 and ::1"
+    };
+    // On stderr by default (as the summary is), hidden by -q.
+    tracing::info!(target: netlab::logging::SUMMARY, "TLS certificate {made}, SHA-256 fingerprint {}", id.fingerprint);
+    if let Some(path) = &args.write_cert {
+        std::fs::write(path, &id.cert_pem).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let config = id.config;
+    Ok(Arc::new(move |info: &ConnInfo| {
+        let peer = netlab::server::peer_label(info.peer);
+        match tls::TlsServerSession::new(Arc::clone(&config), inner(info), peer) {
+            Ok(s) => Box::new(s) as Box<dyn Session>,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot start TLS");
+                Box::new(netlab::proto::handlers::Greeting::new(Vec::new()))
+            }
+        }
+    }))
 }

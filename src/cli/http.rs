@@ -56,13 +56,14 @@ Examples:
   netlab http get http://127.0.0.1:8000/dir -L       # follow the 301 to /dir/
   netlab http get http://127.0.0.1:8000/ --json      # status, headers, body size, time
   netlab -vv http get http://127.0.0.1:8000/         # both heads as they cross the wire
+  netlab http get https://localhost:8443/ --cacert c.pem  # a server run with --tls --write-cert c.pem
 Exit: 0 for 1xx-3xx; 400 and above print the body, then 'netlab: error: HTTP 404 Not
 Found' and exit 1; unknown host 68, refused 69.";
 
 /// `http get` flags.
 #[derive(Debug, Args)]
 pub struct HttpGetArgs {
-    /// http://HOST[:PORT][/PATH]
+    /// http://HOST[:PORT][/PATH] or https://...
     pub url: String,
     /// Print the status line and headers before the body
     #[arg(short = 'i', long)]
@@ -85,4 +86,10 @@ pub struct HttpGetArgs {
     /// One JSON object (status, reason, headers, body_bytes, elapsed_us) instead of the body
     #[arg(long)]
     pub json: bool,
+    /// https: trust the certificates in FILE (PEM; a server's --write-cert) instead of the system's roots
+    #[arg(long, value_name = "FILE", conflicts_with = "insecure")]
+    pub cacert: Option<PathBuf>,
+    /// https: do not check the server's certificate (said on stderr every time)
+    #[arg(short = 'k', long)]
+    pub insecure: bool,
 }

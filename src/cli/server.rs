@@ -35,7 +35,8 @@ Server options (tcp-server, framed server, rpc server, http server):
   --max-conns 100 --backlog 128    # at most 100 clients at once, 128 more queued by the kernel
   --delay 300ms --idle-timeout 30s # slow replies; close clients silent for 30 s
   --unix /tmp/netlab.sock          # a Unix stream socket instead of TCP
-  --exit-after 1 --no-reuseaddr    # stop after one client; show TIME_WAIT at the restart";
+  --exit-after 1 --no-reuseaddr    # stop after one client; show TIME_WAIT at the restart
+  --tls --write-cert /tmp/c.pem    # TLS with a self-signed certificate; clients: --cacert /tmp/c.pem";
 
 /// A server command's examples followed by the shared server flags' examples.
 pub fn with_server_flags(examples: &str) -> String {
@@ -75,6 +76,18 @@ pub struct ServerArgs {
     /// Leave SO_REUSEADDR off: a restart then fails while old connections sit in TIME_WAIT
     #[arg(long)]
     pub no_reuseaddr: bool,
+    /// Speak TLS (1.2/1.3) under the protocol; without --cert, a self-signed certificate for localhost is made
+    #[arg(long)]
+    pub tls: bool,
+    /// With --tls: the certificate chain (PEM)
+    #[arg(long, value_name = "FILE", requires_all = ["tls", "key"])]
+    pub cert: Option<PathBuf>,
+    /// With --tls: the certificate's private key (PEM)
+    #[arg(long, value_name = "FILE", requires_all = ["tls", "cert"])]
+    pub key: Option<PathBuf>,
+    /// With --tls: write the server's certificate (PEM) to FILE, for clients to trust (--cacert)
+    #[arg(long, value_name = "FILE", requires = "tls")]
+    pub write_cert: Option<PathBuf>,
 }
 
 /// A duration that prints the way it is typed (`5m`, `300ms`), so `--help`

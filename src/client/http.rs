@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 pub const MAX_REDIRECTS: usize = 10;
 
 /// How to get.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GetOptions {
     /// Send HEAD: the head only.
     pub head: bool,
@@ -25,6 +25,8 @@ pub struct GetOptions {
     pub max_size: u64,
     /// Bounds the connect and every wait for the server.
     pub timeout: Duration,
+    /// Whom an `https://` server must be vouched for by.
+    pub trust: crate::tls::Trust,
 }
 
 /// What came back.
@@ -58,6 +60,9 @@ pub enum GetError {
     /// A redirect that cannot be followed.
     #[error("{0}")]
     Redirect(String),
+    /// The TLS handshake failed (an untrusted certificate, a plain server).
+    #[error("{0}")]
+    Tls(String),
 }
 
 impl From<HttpError> for GetError {
@@ -123,9 +128,16 @@ pub fn follow(base: &Url, location: &str) -> Result<Url, GetError> {
     Ok(Url { path, ..base.clone() })
 }
 
+/// A connection's bytes both ways, plain or through TLS.
+trait Wire: io::Read + io::Write + Send {}
+impl<T: io::Read + io::Write + Send> Wire for T {}
+
+/// A TLS client connection over TCP.
+type TlsWire = rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>;
+
 /// One request on its own connection.
 struct Exchange {
-    conn: crate::conn::Stream,
+    conn: Box<dyn Wire>,
     buf: Vec<u8>,
     /// Bytes of `buf` received after the head, not yet taken.
     start: usize,
@@ -139,11 +151,15 @@ impl Exchange {
         let conn = stream::connect_tcp(&addrs, Some(opts.timeout))?;
         conn.set_read_timeout(Some(opts.timeout))?;
         conn.set_write_timeout(Some(opts.timeout))?;
+        let mut conn: Box<dyn Wire> = match (url.tls, conn) {
+            (true, crate::conn::Stream::Tcp(tcp)) => Box::new(handshake(url, &opts.trust, tcp)?),
+            (_, plain) => Box::new(plain),
+        };
         let request = request(url, opts.head);
         for line in request.lines().filter(|l| !l.is_empty()) {
             tracing::debug!("> {line}");
         }
-        (&conn).write_all(request.as_bytes())?;
+        conn.write_all(request.as_bytes())?;
         Ok(Exchange {
             conn,
             buf: vec![0u8; 64 * 1024],
@@ -156,7 +172,7 @@ impl Exchange {
     /// Reads into the buffer; 0 at EOF.
     fn fill(&mut self) -> io::Result<usize> {
         loop {
-            match (&self.conn).read(&mut self.buf) {
+            match self.conn.read(&mut self.buf) {
                 Ok(n) => {
                     (self.start, self.end) = (0, n);
                     return Ok(n);
@@ -228,6 +244,43 @@ impl Exchange {
                 return Ok(total);
             }
         }
+    }
+}
+
+/// Connects TLS over `tcp`, verifying the server as `trust` says, with SNI
+/// from the URL's host; the handshake completes here, so its failures are
+/// told apart from HTTP's.
+fn handshake(url: &Url, trust: &crate::tls::Trust, tcp: std::net::TcpStream) -> Result<TlsWire, GetError> {
+    let config = crate::tls::client_config(trust).map_err(|e| GetError::Tls(e.to_string()))?;
+    let name = rustls::pki_types::ServerName::try_from(url.host.clone())
+        .map_err(|e| GetError::Tls(format!("'{}' cannot be checked against a certificate: {e}", url.host)))?;
+    let conn = rustls::ClientConnection::new(config, name).map_err(|e| GetError::Tls(e.to_string()))?;
+    let mut wire = rustls::StreamOwned::new(conn, tcp);
+    while wire.conn.is_handshaking() {
+        if let Err(e) = wire.conn.complete_io(&mut wire.sock) {
+            return Err(tls_failure(&e));
+        }
+    }
+    let c = &wire.conn;
+    tracing::info!(
+        version = ?c.protocol_version(),
+        cipher = ?c.negotiated_cipher_suite().map(|s| s.suite()),
+        "TLS established"
+    );
+    Ok(wire)
+}
+
+/// What a failed handshake means for the person who asked.
+fn tls_failure(e: &io::Error) -> GetError {
+    let inner = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>());
+    match inner {
+        Some(rustls::Error::InvalidCertificate(why)) => {
+            GetError::Tls(format!("certificate not trusted: {why:?} (use --cacert FILE)"))
+        }
+        Some(rustls::Error::InvalidMessage(_)) | None if e.kind() != io::ErrorKind::TimedOut => {
+            GetError::Tls(format!("the server does not speak TLS ({e})"))
+        }
+        _ => GetError::Io(io::Error::new(e.kind(), e.to_string())),
     }
 }
 

@@ -26,6 +26,8 @@ pub struct Url {
     pub port: u16,
     /// Path (default `/RPC2`, as Python's client uses).
     pub path: String,
+    /// `https://`: TLS under HTTP (default port 443).
+    pub tls: bool,
 }
 
 impl Url {
@@ -42,10 +44,15 @@ impl Url {
     /// # Errors
     /// A message for anything else (`https`, a bad port).
     pub fn parse_with_path(text: &str, default_path: &str) -> Result<Url, String> {
-        let rest = match text.split_once("://") {
-            Some(("http", rest)) => rest,
-            Some((scheme, _)) => return Err(format!("'{scheme}://' is not supported: only http:// URLs")),
-            None => text,
+        let (rest, tls) = match text.split_once("://") {
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => (rest, false),
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("https") => (rest, true),
+            Some((scheme, _)) => {
+                return Err(format!(
+                    "'{scheme}://' is not supported: only http:// and https:// URLs"
+                ));
+            }
+            None => (text, false),
         };
         let (authority, path) = rest.find('/').map_or((rest, default_path), |i| rest.split_at(i));
         let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
@@ -63,6 +70,7 @@ impl Url {
             return Err(format!("'{text}' has no host"));
         }
         let port = match port {
+            None if tls => 443,
             None => 80,
             Some(p) => p.parse().map_err(|_| format!("'{p}' is not a port number"))?,
         };
@@ -70,6 +78,7 @@ impl Url {
             host: host.to_string(),
             port,
             path: path.to_string(),
+            tls,
         })
     }
 
@@ -80,7 +89,7 @@ impl Url {
         } else {
             self.host.clone()
         };
-        if self.port == 80 {
+        if self.port == if self.tls { 443 } else { 80 } {
             host
         } else {
             format!("{host}:{}", self.port)
@@ -281,7 +290,8 @@ mod tests {
             Url::parse("127.0.0.1/x").map(|u| (u.port, u.path)),
             Ok((80, "/x".to_string()))
         );
-        assert!(Url::parse("https://h").is_err());
+        assert!(Url::parse("https://h").is_ok_and(|u| u.tls && u.port == 443));
+        assert!(Url::parse("ftp://h").is_err());
         assert!(Url::parse("http://h:99999").is_err());
         assert!(Url::parse("http://:1").is_err());
     }

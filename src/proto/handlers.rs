@@ -66,6 +66,13 @@ pub fn ctime_text(info: &ConnInfo) -> Vec<u8> {
 #[derive(Debug)]
 pub struct Greeting(Vec<u8>);
 
+impl Greeting {
+    /// A session that sends `text` and closes (nothing: just closes).
+    pub fn new(text: Vec<u8>) -> Self {
+        Greeting(text)
+    }
+}
+
 impl Session for Greeting {
     fn on_start(&mut self, out: &mut Output) -> Flow {
         out.vec_mut().append(&mut self.0);

@@ -46,6 +46,9 @@ pub struct Output {
     /// to an empty output (from `on_drain`) and appends nothing after it
     /// until it has been sent.
     file: Option<FileRegion>,
+    /// File regions are refused: these bytes are transformed before they
+    /// leave (encrypted), so they must pass through memory.
+    no_files: bool,
 }
 
 /// Below this many written bytes at the front, compaction waits: moving a few
@@ -107,9 +110,24 @@ impl Output {
         (self.buf.len() - self.start).saturating_add(file)
     }
 
-    /// Adds a file region after the pending bytes (see [`FileRegion`]).
+    /// An empty buffer that takes no file regions (see [`Output::accepts_files`]).
+    pub fn without_files() -> Self {
+        Output {
+            no_files: true,
+            ..Self::default()
+        }
+    }
+
+    /// Whether a file region may be added: false where the bytes are
+    /// transformed on their way out (TLS), so a session reads the file itself.
+    pub fn accepts_files(&self) -> bool {
+        !self.no_files
+    }
+
+    /// Adds a file region after the pending bytes (see [`FileRegion`]);
+    /// ignored where [`Output::accepts_files`] is false.
     pub fn push_file(&mut self, region: FileRegion) {
-        if region.len > 0 {
+        if region.len > 0 && !self.no_files {
             self.file = Some(region);
         }
     }

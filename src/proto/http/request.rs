@@ -96,6 +96,9 @@ impl crate::proto::Decode for RequestDecoder {
         loop {
             match &mut self.state {
                 ReqState::Head(reader) => {
+                    if reader.is_empty() {
+                        not_a_request(input)?;
+                    }
                     let Some(head) = reader.take(input)? else {
                         return Ok(None);
                     };
@@ -133,6 +136,24 @@ impl crate::proto::Decode for RequestDecoder {
                 }
             }
         }
+    }
+}
+
+/// A request starts with its method (a token) or a stray line end: any
+/// other first byte (a TLS ClientHello's 0x16, binary) is refused at once
+/// instead of waiting for a blank line that will never come.
+fn not_a_request(input: &[u8]) -> Result<(), HttpError> {
+    match input.first() {
+        Some(&b) if !(b.is_ascii_alphabetic() || b == b'\r' || b == b'\n') => Err(HttpError::new(
+            400,
+            "Bad Request",
+            if b == 0x16 {
+                "a TLS handshake sent to a plain HTTP server".to_string()
+            } else {
+                format!("not an HTTP request (it began with byte {b:#04x})")
+            },
+        )),
+        _ => Ok(()),
     }
 }
 

@@ -319,7 +319,9 @@ impl<H: Handler> HttpSession<H> {
         let Some(s) = &mut self.stream else {
             return Drain::Done;
         };
-        if let Some((file, offset)) = s.src.file() {
+        if out.accepts_files()
+            && let Some((file, offset)) = s.src.file()
+        {
             // All of it at once: the driver sends it from the file.
             out.push_file(FileRegion {
                 file,

@@ -1,0 +1,189 @@
+//! TLS over any protocol, in any server mode: rustls is sans-IO (records in,
+//! records out), so a TLS session is a [`crate::proto::Session`] wrapped
+//! around another one ([`session`]), and every driver runs it unchanged.
+//! This module makes the configurations: a server's certificate (PEM files,
+//! or a self-signed one made at start for `localhost`, `127.0.0.1` and `::1`)
+//! and a client's trust (the system's roots, a `--cacert` file, or none with
+//! `--insecure`). The crypto is rustls' `ring` provider.
+
+pub mod session;
+
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use std::path::Path;
+use std::sync::Arc;
+
+pub use session::TlsServerSession;
+
+/// Why a TLS configuration could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// A PEM file that cannot be read or holds nothing usable.
+    #[error("{path}: {why}")]
+    File {
+        /// The file.
+        path: String,
+        /// What was wrong.
+        why: String,
+    },
+    /// rustls or rcgen refused the material.
+    #[error("{0}")]
+    Setup(String),
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// A server's certificate chain and key, and what to tell the operator.
+pub struct ServerIdentity {
+    /// The rustls configuration every connection shares.
+    pub config: Arc<rustls::ServerConfig>,
+    /// The leaf certificate in PEM (for `--write-cert`).
+    pub cert_pem: String,
+    /// The leaf certificate's SHA-256 fingerprint, `AB:CD:...`.
+    pub fingerprint: String,
+}
+
+/// The colon-separated SHA-256 of a certificate, as `openssl x509 -fingerprint -sha256` prints it.
+pub fn fingerprint(der: &[u8]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, der);
+    digest
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// A server identity from PEM files, or a self-signed one when `files` is `None`.
+///
+/// # Errors
+/// [`TlsError`] for unreadable files or material rustls refuses.
+pub fn server_identity(files: Option<(&Path, &Path)>) -> Result<ServerIdentity, TlsError> {
+    let (chain, key, cert_pem) = match files {
+        Some((cert, key)) => {
+            let file_err = |path: &Path, why: String| TlsError::File {
+                path: path.display().to_string(),
+                why,
+            };
+            let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+                .map_err(|e| file_err(cert, e.to_string()))?
+                .collect::<Result<_, _>>()
+                .map_err(|e| file_err(cert, e.to_string()))?;
+            if chain.is_empty() {
+                return Err(file_err(cert, "no certificate in it".into()));
+            }
+            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| file_err(key, e.to_string()))?;
+            let pem = std::fs::read_to_string(cert).map_err(|e| file_err(cert, e.to_string()))?;
+            (chain, key, pem)
+        }
+        None => {
+            let names = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
+            let made = rcgen::generate_simple_self_signed(names).map_err(|e| TlsError::Setup(e.to_string()))?;
+            let key = PrivateKeyDer::try_from(made.signing_key.serialize_der())
+                .map_err(|e| TlsError::Setup(e.to_string()))?;
+            (vec![made.cert.der().clone()], key, made.cert.pem())
+        }
+    };
+    let fingerprint = chain.first().map(|c| fingerprint(c)).unwrap_or_default();
+    let mut config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Setup(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| TlsError::Setup(e.to_string()))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(ServerIdentity {
+        config: Arc::new(config),
+        cert_pem,
+        fingerprint,
+    })
+}
+
+/// Whom a client trusts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trust {
+    /// The system's root certificates.
+    System,
+    /// The certificates in this PEM file (a self-signed server's `--write-cert`).
+    File(std::path::PathBuf),
+    /// Nobody is checked (`--insecure`): encrypted, but to whoever answers.
+    Insecure,
+}
+
+/// A client configuration for `trust`.
+///
+/// # Errors
+/// [`TlsError`] when the roots cannot be loaded.
+pub fn client_config(trust: &Trust) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    let builder = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Setup(e.to_string()))?;
+    let mut roots = rustls::RootCertStore::empty();
+    let config = match trust {
+        Trust::Insecure => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoVerification(provider())))
+            .with_no_client_auth(),
+        Trust::System => {
+            for cert in rustls_native_certs::load_native_certs().certs {
+                let _ = roots.add(cert);
+            }
+            builder.with_root_certificates(roots).with_no_client_auth()
+        }
+        Trust::File(path) => {
+            let file_err = |why: String| TlsError::File {
+                path: path.display().to_string(),
+                why,
+            };
+            for cert in CertificateDer::pem_file_iter(path).map_err(|e| file_err(e.to_string()))? {
+                roots
+                    .add(cert.map_err(|e| file_err(e.to_string()))?)
+                    .map_err(|e| file_err(e.to_string()))?;
+            }
+            builder.with_root_certificates(roots).with_no_client_auth()
+        }
+    };
+    Ok(Arc::new(config))
+}
+
+/// `--insecure`: accepts any certificate (signatures are still checked, so
+/// the handshake itself is sound; who is on the other end is not).
+#[derive(Debug)]
+struct NoVerification(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for NoVerification {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}

@@ -1,0 +1,233 @@
+//! The server side of TLS as a session around a session: TLS records in
+//! (`read_tls`, `process_new_packets`), plaintext to the inner session, its
+//! answer encrypted (`writer`, `write_tls`) into the driver's output. No
+//! socket, no clock: every server mode drives it as it drives any session.
+//!
+//! - A client that starts with anything but a TLS handshake record (plain
+//!   text) gets one log line and its connection closed.
+//! - The inner session's greeting and a close it asks for wait until the
+//!   handshake is done; both ends send `close_notify` at the end.
+//! - Buffers stay bounded: input is taken a record's worth at a time and its
+//!   plaintext handed on at once; the inner session's output is as bounded
+//!   as it is without TLS. Bodies cannot leave by `sendfile` (they must be
+//!   encrypted), so the inner output refuses file regions.
+//! - `-v` logs each connection's version, cipher suite, ALPN and SNI; `-vv`
+//!   names the handshake records as they cross.
+
+use crate::proto::{Drain, Flow, Output, ProtocolError, Session};
+use rustls::ServerConnection;
+use std::io::{Read as _, Write as _};
+use std::sync::Arc;
+
+/// Plaintext is read out of rustls this much at a time.
+const PLAIN_CHUNK: usize = 16 * 1024;
+
+/// One TLS connection around an inner session.
+pub struct TlsServerSession {
+    conn: ServerConnection,
+    inner: Box<dyn Session>,
+    /// What the inner session wrote, before it is encrypted.
+    inner_out: Output,
+    /// The peer, for the log.
+    peer: String,
+    /// Bytes received so far (the first tells TLS from plain text).
+    received: u64,
+    /// The handshake's outcome has been logged.
+    announced: bool,
+    /// The inner session asked to close (or failed): close once the handshake allows.
+    closing: bool,
+    /// The inner session has had its `on_eof`.
+    inner_ended: bool,
+}
+
+impl TlsServerSession {
+    /// A TLS session for `inner` with the server's `config`.
+    ///
+    /// # Errors
+    /// When rustls refuses the configuration.
+    pub fn new(
+        config: Arc<rustls::ServerConfig>,
+        inner: Box<dyn Session>,
+        peer: String,
+    ) -> Result<Self, rustls::Error> {
+        Ok(TlsServerSession {
+            conn: ServerConnection::new(config)?,
+            inner,
+            inner_out: Output::without_files(),
+            peer,
+            received: 0,
+            announced: false,
+            closing: false,
+            inner_ended: false,
+        })
+    }
+
+    /// Encrypts what the inner session wrote and moves every record rustls
+    /// has to send into `out`.
+    fn flush(&mut self, out: &mut Output) {
+        if !self.inner_out.is_empty() {
+            let _ = self.conn.writer().write_all(self.inner_out.pending());
+            self.inner_out.clear();
+        }
+        while self.conn.wants_write() {
+            let before = out.len();
+            if self.conn.write_tls(out.vec_mut()).is_err() {
+                break;
+            }
+            narrate("send", out.pending().get(before..).unwrap_or_default(), &self.peer);
+        }
+    }
+
+    /// After the inner session is done: close_notify, then close.
+    fn finish(&mut self, out: &mut Output) -> Flow {
+        self.conn.send_close_notify();
+        self.flush(out);
+        Flow::Close
+    }
+
+    fn announce(&mut self) {
+        if self.announced || self.conn.is_handshaking() {
+            return;
+        }
+        self.announced = true;
+        let alpn = self
+            .conn
+            .alpn_protocol()
+            .map(|a| String::from_utf8_lossy(a).into_owned());
+        tracing::info!(
+            peer = %self.peer,
+            version = ?self.conn.protocol_version(),
+            cipher = ?self.conn.negotiated_cipher_suite().map(|c| c.suite()),
+            alpn = alpn.as_deref().unwrap_or("-"),
+            sni = self.conn.server_name().unwrap_or("-"),
+            "TLS established"
+        );
+    }
+
+    /// Hands the plaintext rustls has decrypted to the inner session.
+    fn pump(&mut self, out: &mut Output) -> Result<Flow, ProtocolError> {
+        let mut plain = [0u8; PLAIN_CHUNK];
+        loop {
+            let n = match self.conn.reader().read(&mut plain) {
+                Ok(0) => {
+                    // close_notify: the peer is done sending.
+                    return self.end_inner(out).map(|()| Flow::Continue);
+                }
+                Ok(n) => n,
+                Err(_) => return Ok(Flow::Continue), // none buffered now
+            };
+            if self.closing {
+                continue; // the inner session is done: dropped
+            }
+            match self.inner.on_data(crate::net::filled(&plain, n), &mut self.inner_out) {
+                Ok(Flow::Continue) => {}
+                Ok(Flow::Close) => self.closing = true,
+                Err(e) => {
+                    self.flush(out);
+                    self.conn.send_close_notify();
+                    self.flush(out);
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    fn end_inner(&mut self, out: &mut Output) -> Result<(), ProtocolError> {
+        if self.inner_ended || self.closing {
+            return Ok(());
+        }
+        self.inner_ended = true;
+        let ended = self.inner.on_eof(&mut self.inner_out);
+        self.flush(out);
+        ended
+    }
+}
+
+/// `-vv`: the records of `bytes`, by type (and handshake message while it is readable).
+fn narrate(dir: &str, bytes: &[u8], peer: &str) {
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return;
+    }
+    let mut rest = bytes;
+    while let [kind, _, _, hi, lo, body @ ..] = rest {
+        let len = usize::from(*hi) << 8 | usize::from(*lo);
+        let what = match (kind, body.first()) {
+            (22, Some(1)) => "handshake: ClientHello",
+            (22, Some(2)) => "handshake: ServerHello",
+            (22, Some(11)) => "handshake: Certificate",
+            (22, Some(12)) => "handshake: ServerKeyExchange",
+            (22, Some(14)) => "handshake: ServerHelloDone",
+            (22, Some(16)) => "handshake: ClientKeyExchange",
+            (22, _) => "handshake",
+            (20, _) => "ChangeCipherSpec (compatibility)",
+            (21, _) => "alert",
+            (23, _) => "encrypted record (handshake messages, then data)",
+            _ => "not a TLS record",
+        };
+        tracing::debug!(peer, bytes = len + 5, "TLS {dir} {what}");
+        rest = body.get(len..).unwrap_or_default();
+    }
+}
+
+impl Session for TlsServerSession {
+    fn on_start(&mut self, _out: &mut Output) -> Flow {
+        // A greeting waits, encrypted, until the handshake is done.
+        if self.inner.on_start(&mut self.inner_out) == Flow::Close {
+            self.closing = true;
+        }
+        Flow::Continue
+    }
+
+    fn on_data(&mut self, data: &[u8], out: &mut Output) -> Result<Flow, ProtocolError> {
+        if self.received == 0 && data.first().is_some_and(|&b| b != 22) {
+            tracing::warn!(peer = %self.peer, "not TLS: the client sent plain text");
+            return Ok(Flow::Close);
+        }
+        self.received += data.len() as u64;
+        narrate("recv", data, &self.peer);
+        let mut input = data;
+        while !input.is_empty() {
+            if self.conn.read_tls(&mut input).is_err() {
+                return Err(ProtocolError::Peer("TLS records past rustls' buffer".into()));
+            }
+            if let Err(e) = self.conn.process_new_packets() {
+                // rustls queued an alert saying why: it goes out first.
+                self.flush(out);
+                tracing::warn!(peer = %self.peer, error = %e, "TLS failed");
+                return Ok(Flow::Close);
+            }
+            self.announce();
+            let flow = self.pump(out)?;
+            self.flush(out);
+            if flow == Flow::Close {
+                return Ok(self.finish(out));
+            }
+        }
+        if self.closing && !self.conn.is_handshaking() {
+            return Ok(self.finish(out));
+        }
+        Ok(Flow::Continue)
+    }
+
+    fn on_eof(&mut self, out: &mut Output) -> Result<(), ProtocolError> {
+        let ended = self.end_inner(out);
+        self.conn.send_close_notify();
+        self.flush(out);
+        ended
+    }
+
+    fn on_drain(&mut self, out: &mut Output) -> Result<Drain, ProtocolError> {
+        if self.conn.is_handshaking() {
+            return Ok(Drain::Done);
+        }
+        let drained = self.inner.on_drain(&mut self.inner_out);
+        self.flush(out);
+        match drained {
+            Ok(Drain::Close) => {
+                self.finish(out);
+                Ok(Drain::Close)
+            }
+            other => other,
+        }
+    }
+}

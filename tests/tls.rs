@@ -1,0 +1,134 @@
+//! TLS: `--tls` on the servers in every mode, Python's `ssl`, curl and
+//! `openssl s_client` as independent peers, and `http get https://`.
+
+use crate::util::*;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+const UPPER_OVER_TLS: &str = r#"
+import socket, ssl, sys
+ctx = ssl.create_default_context(cafile=sys.argv[2])
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1]))), server_hostname="localhost")
+s.sendall("straße ".encode() * 3000)
+want = len("STRASSE ".encode() * 3000)
+got = b""
+while len(got) < want:
+    d = s.recv(65536)
+    if not d:
+        break
+    got += d
+print(got == "STRASSE ".encode() * 3000, s.version())
+"#;
+
+/// The uppercase echo under TLS in every mode, Python's `ssl` as the client.
+fn upper_echo_over_tls(mode: &str) {
+    if skip_mode(mode) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    let cert = dir.path().join("c.pem");
+    let cert_s = cert.to_str().expect("path");
+    let server = Server::start(&["tcp-server", "--mode", mode, "--tls", "--write-cert", cert_s]);
+    let out = python(UPPER_OVER_TLS, &[&server.port(), cert_s], b"");
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "True TLSv1.3",
+        "{mode}: {}",
+        text(&out.stderr)
+    );
+    let (status, stderr) = server.terminate();
+    assert!(status.success() && !stderr.contains("panicked"), "{stderr}");
+}
+
+every_mode!([sequential, thread, pool, poll, fork, uring] => upper_echo_over_tls);
+
+/// A client that speaks plain text gets one log line and a close; the next
+/// TLS client is served as usual.
+#[test]
+fn plain_text_to_a_tls_server_is_one_log_line() {
+    let dir = tempfile::tempdir().expect("dir");
+    let cert = dir.path().join("c.pem");
+    let cert_s = cert.to_str().expect("path");
+    let server = Server::start(&["tcp-server", "--mode", "poll", "--tls", "--write-cert", cert_s]);
+    let mut plain = TcpStream::connect(server.socket_addr()).expect("connect");
+    plain.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    plain.write_all(b"hello\n").expect("send");
+    let mut buf = [0u8; 64];
+    assert_eq!(plain.read(&mut buf).unwrap_or(0), 0, "closed without an answer");
+    assert!(
+        server.wait_for_stderr("not TLS: the client sent plain text", Duration::from_secs(10)),
+        "{}",
+        server.stderr_text()
+    );
+    let out = python(UPPER_OVER_TLS, &[&server.port(), cert_s], b"");
+    assert!(text(&out.stdout).starts_with("True"), "{}", text(&out.stderr));
+    let (_, stderr) = server.terminate();
+    assert!(
+        stderr.contains("fingerprint"),
+        "the certificate's fingerprint is logged: {stderr}"
+    );
+}
+
+/// `http get https://`: trusted with `--cacert`, refused without it (exit 1
+/// with the hint), `--insecure` says so; curl and `openssl s_client` agree.
+#[test]
+fn https_with_cacert_insecure_curl_and_openssl() {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(dir.path().join("a.txt"), b"alpha\n").expect("file");
+    let cert = dir.path().join("c.pem");
+    let (root, cert_s) = (dir.path().to_str().expect("path"), cert.to_str().expect("path"));
+    let server = Server::start(&[
+        "http",
+        "server",
+        root,
+        "--mode",
+        "poll",
+        "--tls",
+        "--write-cert",
+        cert_s,
+        "-v",
+    ]);
+    let url = format!("https://localhost:{}/a.txt", server.port());
+    let ok = netlab_out(&["http", "get", &url, "--cacert", cert_s]);
+    assert_eq!(
+        (code(&ok), text(&ok.stdout).as_str()),
+        (0, "alpha\n"),
+        "{}",
+        text(&ok.stderr)
+    );
+    let untrusted = netlab_out(&["http", "get", &url]);
+    assert_eq!(code(&untrusted), 1);
+    let e = text(&untrusted.stderr);
+    assert!(e.contains("certificate not trusted") && e.contains("--cacert"), "{e}");
+    let insecure = netlab_out(&["http", "get", &url, "--insecure"]);
+    assert_eq!(code(&insecure), 0, "{}", text(&insecure.stderr));
+    assert!(text(&insecure.stderr).contains("--insecure"), "said on stderr");
+    let mut curl = std::process::Command::new("curl");
+    curl.args(["-s", "--cacert", cert_s, &url]);
+    let curl = run(curl, b"", Duration::from_secs(20));
+    assert_eq!(text(&curl.stdout), "alpha\n", "curl: {}", text(&curl.stderr));
+    let mut s_client = std::process::Command::new("openssl");
+    s_client.args([
+        "s_client",
+        "-connect",
+        &server.addr,
+        "-CAfile",
+        cert_s,
+        "-servername",
+        "localhost",
+    ]);
+    let o = run(s_client, b"", Duration::from_secs(20));
+    assert!(
+        text(&o.stdout).contains("Verify return code: 0 (ok)"),
+        "{}",
+        text(&o.stdout)
+    );
+    assert!(
+        server.wait_for_stderr("TLS established", Duration::from_secs(10)),
+        "-v logs the handshake: {}",
+        server.stderr_text()
+    );
+    let (status, stderr) = server.terminate();
+    assert!(status.success() && !stderr.contains("panicked"), "{stderr}");
+}
