@@ -136,10 +136,14 @@ impl Conn {
     /// Reads what is there; false at EOF. A read that waits out the timeout fails the test.
     fn fill(&mut self) -> bool {
         let mut chunk = [0u8; 64 * 1024];
-        let n = self
-            .s
-            .read(&mut chunk)
-            .unwrap_or_else(|e| panic!("read: {e}; so far: {:?}", text(&self.buf)));
+        // A read with a timeout is not restarted after a signal (socket(7)).
+        let n = loop {
+            match self.s.read(&mut chunk) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                other => break other,
+            }
+        }
+        .unwrap_or_else(|e| panic!("read: {e}; so far: {:?}", text(&self.buf)));
         self.buf.extend_from_slice(&chunk[..n]);
         n > 0
     }
@@ -1160,3 +1164,61 @@ fn access_log_lines_escape_control_characters() {
         assert!(!stderr.contains(c), "a raw {c:?} reached the log: {stderr:?}");
     }
 }
+
+/// A head that stops arriving half-way gets 408 when `--head-timeout`
+/// passes, in silence as well as trickled, in every mode; a refused body
+/// that never comes (Expect: 100-continue) does not hold the connection.
+fn silent_half_head_gets_408(mode: &str) {
+    if skip_mode(mode) {
+        return;
+    }
+    let site = Site::new();
+    site.write("a.txt", b"alpha\n");
+    let server = site.serve(&["--mode", mode, "--head-timeout", "1s", "--max-body", "1KiB"]);
+    let started = Instant::now();
+    let mut c = Conn::open(&server);
+    c.send(b"GET /a.txt HTTP/1.1\r\nHost: t\r\n");
+    let r = c.response(false);
+    assert_eq!(r.status, 408, "{mode}: {r:?}");
+    c.expect_eof();
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(900),
+        "{mode}: 408 after {took:?}, before the timeout"
+    );
+    let mut c = Conn::open(&server);
+    c.send(b"POST /a.txt HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 100000\r\n\r\n");
+    assert_eq!(c.response(false).status, 413, "{mode}");
+    c.expect_eof();
+    finish(server);
+}
+
+every_mode!([sequential, thread, pool, poll, fork, uring] => silent_half_head_gets_408);
+
+/// 3,000 GETs (over 100 KiB) pipelined behind a body that streams are all
+/// answered, in order, in every mode: the server stops reading while they
+/// wait instead of dropping the connection.
+fn many_requests_pipelined_behind_a_stream(mode: &str) {
+    if skip_mode(mode) {
+        return;
+    }
+    let site = Site::new();
+    site.write("a.txt", b"alpha\n");
+    site.write("big.bin", &pattern(2_000_000));
+    let server = site.serve(&["--mode", mode]);
+    let mut c = Conn::open(&server);
+    let mut wire = b"GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n".to_vec();
+    wire.extend(b"GET /a.txt HTTP/1.1\r\nHost: t\r\n\r\n".repeat(3000));
+    let mut writer = c.s.try_clone().expect("clone");
+    let sender = std::thread::spawn(move || writer.write_all(&wire));
+    let big = c.response(false);
+    assert_eq!((big.status, big.body.len()), (200, 2_000_000), "{mode}");
+    for i in 0..3000 {
+        let r = c.response(false);
+        assert_eq!((r.status, r.text().as_str()), (200, "alpha\n"), "{mode}: request {i}");
+    }
+    sender.join().expect("join").expect("all sent");
+    finish(server);
+}
+
+every_mode!([thread, poll, fork, uring] => many_requests_pipelined_behind_a_stream);

@@ -23,7 +23,7 @@ pub fn server(args: HttpServerArgs) -> anyhow::Result<()> {
     tracing::info!(root = %files.root().display(), "serving");
     let opts = HttpOptions {
         max_body: args.max_body,
-        ..HttpOptions::default()
+        head_timeout: args.head_timeout,
     };
     // Head and small bodies go out in one write; nodelay keeps a pipelined
     // response, or a body's last piece, from waiting for an ACK.

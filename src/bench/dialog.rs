@@ -330,8 +330,10 @@ impl Dialog for RpcDialog {
 pub struct HttpDialog {
     request: Fixed,
     head: HeadDecoder,
-    /// The body being counted, once its head is in.
-    body: Option<(BodyDecoder, bool)>,
+    /// The body being counted, once its head is in, with its length so far.
+    body: Option<(BodyDecoder, bool, u64)>,
+    /// The first answer's body length: every later one must match it.
+    expected: Option<u64>,
 }
 
 impl HttpDialog {
@@ -342,6 +344,7 @@ impl HttpDialog {
             request: Fixed(request.into_bytes().into()),
             head: HeadDecoder::default(),
             body: None,
+            expected: None,
         }
     }
 }
@@ -362,23 +365,29 @@ impl Dialog for HttpDialog {
             if head.status != 200 {
                 return Err(Wrong(format!("HTTP {} {}", head.status, head.reason)));
             }
-            self.body = Some((BodyDecoder::new(head.framing), head.keep_alive));
+            self.body = Some((BodyDecoder::new(head.framing), head.keep_alive, 0));
         }
-        let Some((body, keep_alive)) = &mut self.body else {
+        let Some((body, keep_alive, got)) = &mut self.body else {
             return Ok(Reply::More);
         };
         loop {
             match body.next(&mut input).map_err(|e| Wrong(e.to_string()))? {
-                Piece::Data(_) => {}
+                Piece::Data(d) => *got += d.len() as u64,
                 Piece::NeedMore => return Ok(Reply::More),
-                Piece::Done => {
-                    return Ok(Reply::Done {
-                        used: data.len() - input.len(),
-                        keep_alive: *keep_alive,
-                    });
-                }
+                Piece::Done => break,
             }
         }
+        let (got, keep_alive) = (*got, *keep_alive);
+        match self.expected {
+            Some(want) if want != got => {
+                return Err(Wrong(format!("a body of {got} bytes where the first was {want}")));
+            }
+            _ => self.expected = Some(got),
+        }
+        Ok(Reply::Done {
+            used: data.len() - input.len(),
+            keep_alive,
+        })
     }
     fn reset(&mut self) {
         self.head = HeadDecoder::default();

@@ -44,6 +44,9 @@ pub struct HttpServerArgs {
     /// Largest request body in bytes; a body on a GET is read and dropped up to this, past it 413
     #[arg(long, value_name = "BYTES", value_parser = bytes, default_value_t = netlab::rpc::DEFAULT_MAX_BODY)]
     pub max_body: usize,
+    /// A request head not whole this long after its first byte gets 408 and the connection closes
+    #[arg(long, value_name = "DUR", value_parser = timeout, default_value = "30s")]
+    pub head_timeout: Duration,
     #[command(flatten)]
     pub server: ServerArgs,
 }

@@ -113,19 +113,57 @@ fn is_redirect(status: u16) -> bool {
 /// # Errors
 /// A location with another scheme.
 pub fn follow(base: &Url, location: &str) -> Result<Url, GetError> {
-    if location.contains("://") {
+    let scheme = location
+        .split_once("://")
+        .map(|(s, _)| s)
+        .filter(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)));
+    if scheme.is_some() {
         return Url::parse_with_path(location, "/").map_err(GetError::Redirect);
     }
     if let Some(rest) = location.strip_prefix("//") {
-        return Url::parse_with_path(&format!("http://{rest}"), "/").map_err(GetError::Redirect);
+        let scheme = if base.tls { "https" } else { "http" };
+        return Url::parse_with_path(&format!("{scheme}://{rest}"), "/").map_err(GetError::Redirect);
     }
-    let path = if location.starts_with('/') {
-        location.to_string()
+    let (path, query) = location.split_once('?').map_or((location, None), |(p, q)| (p, Some(q)));
+    let joined = if path.starts_with('/') {
+        path.to_string()
     } else {
-        let dir = base.path.rsplit_once('/').map_or("", |(d, _)| d);
-        format!("{dir}/{location}")
+        let dir = base.path.split('?').next().unwrap_or_default();
+        let dir = dir.rsplit_once('/').map_or("", |(d, _)| d);
+        format!("{dir}/{path}")
     };
+    let mut path = remove_dot_segments(&joined);
+    if let Some(q) = query {
+        path.push('?');
+        path.push_str(q);
+    }
     Ok(Url { path, ..base.clone() })
+}
+
+/// `/a/b/../c/./d` → `/a/c/d` (RFC 3986 §5.2.4), never above the root.
+fn remove_dot_segments(path: &str) -> String {
+    let mut kept: Vec<&str> = Vec::new();
+    let segments: Vec<&str> = path.split('/').skip(1).collect();
+    let last = segments.len().saturating_sub(1);
+    let mut trailing = false;
+    for (i, seg) in segments.iter().enumerate() {
+        match *seg {
+            "." => trailing = i == last,
+            ".." => {
+                kept.pop();
+                trailing = i == last;
+            }
+            other => {
+                kept.push(other);
+                trailing = false;
+            }
+        }
+    }
+    let mut out = format!("/{}", kept.join("/"));
+    if trailing && !out.ends_with('/') {
+        out.push('/');
+    }
+    out
 }
 
 /// A connection's bytes both ways, plain or through TLS.
@@ -284,6 +322,20 @@ fn tls_failure(e: &io::Error) -> GetError {
     }
 }
 
+/// A path as a request line may carry it: spaces, controls and bytes past
+/// ASCII percent-encoded (what is encoded already stays as it is).
+fn on_the_wire(path: &str) -> String {
+    let mut wire = String::with_capacity(path.len());
+    for b in path.bytes() {
+        if b <= b' ' || b >= 0x7f || b == b'"' {
+            wire.push_str(&format!("%{b:02X}"));
+        } else {
+            wire.push(char::from(b));
+        }
+    }
+    wire
+}
+
 /// The request head: `Connection: close`, as urllib sends it.
 fn request(url: &Url, head: bool) -> String {
     let mut text = String::with_capacity(160);
@@ -291,7 +343,7 @@ fn request(url: &Url, head: bool) -> String {
     let _ = write!(
         text,
         "{method} {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: netlab/{}\r\nAccept: */*\r\nConnection: close\r\n\r\n",
-        url.path,
+        on_the_wire(&url.path),
         url.host_header(),
         env!("CARGO_PKG_VERSION")
     );
@@ -315,6 +367,13 @@ mod tests {
         assert_eq!((other.host.as_str(), other.port, other.path.as_str()), ("o", 81, "/y"));
         assert_eq!(follow(&base, "//p/z").expect("scheme-relative").host, "p");
         assert!(follow(&base, "ftp://h/").is_err());
+        assert_eq!(
+            follow(&base, "/ok?next=http://evil:1/").expect("query").path,
+            "/ok?next=http://evil:1/"
+        );
+        assert_eq!(follow(&base, "../x").expect("up").path, "/x");
+        assert_eq!(follow(&base, "../../../x/./y/").expect("clamped").path, "/x/y/");
+        assert_eq!(on_the_wire("/a b/é"), "/a%20b/%C3%A9");
     }
 
     #[test]

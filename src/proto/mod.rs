@@ -90,6 +90,10 @@ pub struct ConnInfo {
 ///   stops reading stalls only its own connection. The close that a
 ///   `Flow::Close`, an error or the peer's EOF asked for waits until the
 ///   session answers `Done` or `Close`.
+/// - **Time without a clock**: a session that must give up when input stops
+///   says how long it will wait (`wait_limit`); every driver then calls
+///   `on_timeout` when that long passes in silence, sends what it appended
+///   and closes.
 /// - After `Flow::Close` or an error the session is not called again, but
 ///   for `on_drain` while it answers `More`.
 pub trait Session: Send {
@@ -119,6 +123,28 @@ pub trait Session: Send {
     fn on_drain(&mut self, _out: &mut Output) -> Result<Drain, ProtocolError> {
         Ok(Drain::Done)
     }
+
+    /// Whether the session takes input now. A session that holds input it
+    /// cannot act on yet (requests pipelined behind a body that streams)
+    /// says no past a bound; the event-driven modes then stop reading from
+    /// that peer until it says yes (the blocking modes read only between
+    /// answers anyway).
+    fn wants_input(&self) -> bool {
+        true
+    }
+
+    /// How long the session will wait for more input before it gives up on
+    /// its own (an HTTP head that must be whole within a deadline); `None`:
+    /// no limit of its own (the server's `--idle-timeout` still applies).
+    /// Asked after every call; the driver calls [`Session::on_timeout`]
+    /// when that long passes with no input.
+    fn wait_limit(&self) -> Option<std::time::Duration> {
+        None
+    }
+
+    /// The wait limit passed with no input: append the last words (a 408);
+    /// the connection then closes.
+    fn on_timeout(&mut self, _out: &mut Output) {}
 }
 
 /// Makes a fresh session for each accepted connection.

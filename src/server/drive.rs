@@ -19,6 +19,9 @@ use std::net::Shutdown as How;
 use std::os::fd::AsFd;
 use std::time::Instant;
 
+/// The shortest read timeout set (a zero timeout would mean "no timeout").
+const MIN_WAIT: std::time::Duration = std::time::Duration::from_millis(1);
+
 /// Bytes moved over one connection.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Report {
@@ -86,6 +89,9 @@ fn exchange(mut conn: &Stream, info: &ConnInfo, ctx: &Ctx, report: &mut Report) 
     let mut buf = vec![0u8; READ_BUF];
     let mut out = Output::with_capacity(READ_BUF);
     let mut flow: Result<Flow, ProtocolError> = Ok(session.on_start(&mut out));
+    // The read timeout in force: the idle timeout, or the session's own
+    // shorter wait (changed only when it changes: one setsockopt, not one per read).
+    let mut waiting = ctx.cfg.idle_timeout;
     loop {
         flow = send(&mut conn, session.as_mut(), &mut out, flow, ctx, report)?;
         match flow {
@@ -93,7 +99,22 @@ fn exchange(mut conn: &Stream, info: &ConnInfo, ctx: &Ctx, report: &mut Report) 
             Ok(Flow::Close) => return Ok(()),
             Err(e) => return Err(io::Error::other(e)),
         }
+        let limit = session.wait_limit();
+        let wait = match (ctx.cfg.idle_timeout, limit) {
+            (Some(idle), Some(l)) => Some(idle.min(l.max(MIN_WAIT))),
+            (idle, l) => idle.or(l.map(|l| l.max(MIN_WAIT))),
+        };
+        if wait != waiting {
+            conn.set_read_timeout(wait)?;
+            waiting = wait;
+        }
         let n = match conn.read(&mut buf) {
+            Err(e) if limit.is_some() && matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                // The session's own wait ran out first: its last words, then close.
+                session.on_timeout(&mut out);
+                let _closing = send(&mut conn, session.as_mut(), &mut out, Ok(Flow::Close), ctx, report)?;
+                return Ok(());
+            }
             Ok(0) => {
                 tracing::debug!("recv 0 bytes (EOF)");
                 let ended = session.on_eof(&mut out).map(|()| Flow::Close);

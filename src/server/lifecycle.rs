@@ -51,6 +51,14 @@ pub enum Phase {
     Broken,
 }
 
+/// The earlier of two optional times.
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// A file region is read this much at a time where it cannot be sent
 /// from the file (uring mode).
 const FILE_PIECE: usize = 32 * 1024;
@@ -93,6 +101,8 @@ pub struct Lifecycle {
     /// streams): set after every session call, cleared when `on_drain` says
     /// it is done.
     pulling: bool,
+    /// When the session's own wait for input runs out (`Session::wait_limit`).
+    deadline: Option<Instant>,
     /// Last time bytes moved either way (the idle timeout).
     pub last_active: Instant,
     /// When the connection opened (the close log line's duration).
@@ -126,6 +136,7 @@ impl Lifecycle {
             discarded: 0,
             in_flight: 0,
             pulling: true,
+            deadline: None,
             last_active: now,
             opened: now,
             bytes_in: 0,
@@ -167,12 +178,13 @@ impl Lifecycle {
     /// Updates the back-pressure pause; returns `Some(paused)` when it changed.
     pub fn update_pause(&mut self) -> Option<bool> {
         let backlog = self.backlog();
-        if !self.paused && self.phase == Phase::Open && backlog >= HIGH_WATER {
+        let wants = self.session.wants_input();
+        if !self.paused && self.phase == Phase::Open && (backlog >= HIGH_WATER || !wants) {
             self.paused = true;
             tracing::debug!(peer = %self.peer, backlog, "pausing reads");
             return Some(true);
         }
-        if self.paused && backlog < HIGH_WATER / 2 {
+        if self.paused && backlog < HIGH_WATER / 2 && wants {
             self.paused = false;
             tracing::debug!(peer = %self.peer, backlog, "resuming reads");
             return Some(false);
@@ -198,6 +210,7 @@ impl Lifecycle {
         let sink = if self.delay.is_zero() { &mut self.out } else { &mut held };
         let flow = self.session.on_data(data, sink);
         self.pulling = true;
+        self.deadline = self.session.wait_limit().map(|d| now + d);
         match flow {
             Ok(Flow::Continue) => {}
             Ok(Flow::Close) => self.phase = Phase::Closing { peer_done: false },
@@ -206,7 +219,8 @@ impl Lifecycle {
                 self.phase = Phase::Closing { peer_done: false };
             }
         }
-        self.queue(held, now)
+        let timer = self.queue(held, now);
+        earliest(timer, self.deadline)
     }
 
     /// No more input: the peer's EOF, or the server shutting down. The
@@ -331,9 +345,17 @@ impl Lifecycle {
         self.in_flight = 0;
     }
 
-    /// Moves the delayed replies that are due into `out`; returns whether any were.
+    /// Moves the delayed replies that are due into `out`, and lets a session
+    /// whose wait ran out have its last words; returns whether any came.
     pub fn release_due(&mut self, now: Instant) -> bool {
         let mut any = false;
+        if self.phase == Phase::Open && self.deadline.is_some_and(|d| d <= now) {
+            self.deadline = None;
+            let before = self.out.len();
+            self.session.on_timeout(&mut self.out);
+            self.phase = Phase::Closing { peer_done: false };
+            any = self.out.len() > before;
+        }
         while self.delayed.front().is_some_and(|(at, _)| *at <= now) {
             let Some((_, mut bytes)) = self.delayed.pop_front() else {
                 break;

@@ -216,6 +216,19 @@ impl Session for TlsServerSession {
         ended
     }
 
+    fn wants_input(&self) -> bool {
+        self.inner.wants_input()
+    }
+
+    fn wait_limit(&self) -> Option<std::time::Duration> {
+        self.inner.wait_limit()
+    }
+
+    fn on_timeout(&mut self, out: &mut Output) {
+        self.inner.on_timeout(&mut self.inner_out);
+        self.finish(out);
+    }
+
     fn on_drain(&mut self, out: &mut Output) -> Result<Drain, ProtocolError> {
         if self.conn.is_handshaking() {
             return Ok(Drain::Done);

@@ -6,7 +6,8 @@
 //! cost (stat, the path walk that resolves links, open, read, close).
 //!
 //! The price: a file changed on disk is seen up to [`FRESH_FOR`] later.
-//! The table is bounded: when full it is emptied and refilled.
+//! The table is bounded (entries and file bytes): when full it is emptied
+//! and refilled.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -17,6 +18,8 @@ use std::time::{Duration, Instant, SystemTime};
 pub const FRESH_FOR: Duration = Duration::from_secs(1);
 /// The most entries kept.
 const MAX_ENTRIES: usize = 4096;
+/// The most file bytes kept in all.
+const MAX_BYTES: usize = 16 << 20;
 
 /// A regular file under the root, as last seen.
 #[derive(Debug)]
@@ -40,24 +43,37 @@ pub struct FileMeta {
 /// The table, shared by every connection of a server.
 #[derive(Debug, Default)]
 pub struct MetaCache {
-    map: Mutex<HashMap<String, (Instant, Arc<FileMeta>)>>,
+    map: Mutex<Table>,
+}
+
+/// The entries and the file bytes they hold.
+#[derive(Debug, Default)]
+struct Table {
+    entries: HashMap<String, (Instant, Arc<FileMeta>)>,
+    bytes: usize,
 }
 
 impl MetaCache {
     /// The entry for `key` if it was seen within [`FRESH_FOR`] of `now`.
     pub fn get(&self, key: &str, now: Instant) -> Option<Arc<FileMeta>> {
         let map = self.map.lock().ok()?;
-        let (seen, meta) = map.get(key)?;
+        let (seen, meta) = map.entries.get(key)?;
         (now.duration_since(*seen) < FRESH_FOR).then(|| Arc::clone(meta))
     }
 
     /// Keeps `meta` for `key`, as seen at `now`.
     pub fn put(&self, key: String, meta: Arc<FileMeta>, now: Instant) {
+        let size = |m: &FileMeta| m.bytes.as_ref().map_or(0, Vec::len);
         if let Ok(mut map) = self.map.lock() {
-            if map.len() >= MAX_ENTRIES && !map.contains_key(&key) {
-                map.clear();
+            let adding = size(&meta);
+            if (map.entries.len() >= MAX_ENTRIES && !map.entries.contains_key(&key)) || map.bytes + adding > MAX_BYTES {
+                map.entries.clear();
+                map.bytes = 0;
             }
-            map.insert(key, (now, meta));
+            if let Some((_, old)) = map.entries.insert(key, (now, meta)) {
+                map.bytes -= size(&old);
+            }
+            map.bytes += adding;
         }
     }
 }
@@ -88,6 +104,6 @@ mod tests {
         for i in 0..MAX_ENTRIES + 10 {
             cache.put(i.to_string(), meta(), now);
         }
-        assert!(cache.map.lock().expect("lock").len() <= MAX_ENTRIES);
+        assert!(cache.map.lock().expect("lock").entries.len() <= MAX_ENTRIES);
     }
 }

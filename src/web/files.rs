@@ -88,6 +88,9 @@ impl FileServer {
                 tracing::info!(path = %path.display(), "a link that leads outside the root: 404");
                 return Err(not_found());
             }
+            // The checked path is the one opened: a link changed after the
+            // check is not followed again.
+            return Ok((real, meta));
         }
         Ok((path, meta))
     }

@@ -132,9 +132,13 @@ pub(crate) fn header_text(value: &[u8]) -> String {
 pub(crate) fn content_length(headers: &[httparse::Header<'_>]) -> Result<Option<u64>, HttpError> {
     let mut found = None;
     for h in headers.iter().filter(|h| h.name.eq_ignore_ascii_case("content-length")) {
-        let n: u64 = header_text(h.value)
-            .parse()
-            .map_err(|_| HttpError::new(400, "Bad Request", "a Content-Length that is not a number"))?;
+        let text = header_text(h.value);
+        // Digits only: `u64::parse` would take a `+5`, which other parsers on
+        // the path may read differently (a smuggling ambiguity).
+        let n: u64 = Some(text.as_str())
+            .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|t| t.parse().ok())
+            .ok_or_else(|| HttpError::new(400, "Bad Request", "a Content-Length that is not a number"))?;
         if found.is_some_and(|f| f != n) {
             return Err(HttpError::new(400, "Bad Request", "two different Content-Lengths"));
         }
@@ -179,12 +183,7 @@ pub fn write_response(
     close: bool,
 ) {
     let mut head = String::with_capacity(128);
-    let _ = write!(
-        head,
-        "HTTP/1.{} {status} {reason}\r\nServer: netlab/{}\r\n",
-        minor.min(1),
-        env!("CARGO_PKG_VERSION")
-    );
+    let _ = write!(head, "HTTP/1.{} {status} {reason}\r\nServer: netlab\r\n", minor.min(1),);
     for (name, value) in headers {
         let _ = write!(head, "{name}: {value}\r\n");
     }

@@ -189,6 +189,14 @@ fn parse_request(head: &[u8], max_body: usize) -> Result<(Request, Framing), Htt
     let minor = parsed.version.unwrap_or(0);
     let method = parsed.method.unwrap_or_default().to_string();
     let framing = framing(headers, &method, max_body)?;
+    if minor == 0 && framing == Framing::Chunked {
+        // HTTP/1.0 has no transfer codings (RFC 9112 §6.1): the framing is in doubt.
+        return Err(HttpError::new(
+            400,
+            "Bad Request",
+            "Transfer-Encoding in an HTTP/1.0 request",
+        ));
+    }
     let keep_alive = if minor == 1 {
         !lists(headers, "connection", "close")
     } else {

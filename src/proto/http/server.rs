@@ -32,10 +32,16 @@ pub type Clock = fn() -> SystemTime;
 pub const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 /// A streamed body is read and sent in pieces of at most this many bytes.
 pub const PIECE: usize = 32 * 1024;
-/// Requests pipelined behind a streaming body are held up to this many bytes.
-const MAX_QUEUED: usize = 64 * 1024;
+/// Requests pipelined behind a streaming body: past this many bytes held,
+/// the session asks not to be read from ([`Session::wants_input`]).
+const QUEUED_ENOUGH: usize = 64 * 1024;
+/// ... and past this many (input already on its way when reading stopped),
+/// the connection is closed.
+const MAX_QUEUED: usize = 1 << 20;
 /// At most this much of a refused body is read and dropped before closing.
 const DISCARD_MAX: u64 = 64 << 20;
+/// A refused body is dropped until it stops coming for this long.
+const DISCARD_WAIT: Duration = Duration::from_secs(2);
 
 /// A body that is read as it is sent (a file).
 pub trait Source: Send {
@@ -218,7 +224,7 @@ impl<H: Handler> HttpSession<H> {
     fn queue(&mut self, input: &[u8]) -> Result<(), ProtocolError> {
         if self.queued.len() + input.len() > MAX_QUEUED {
             return Err(ProtocolError::Limit(
-                "over 64 KiB of pipelined requests while a body streams".into(),
+                "over 1 MiB of pipelined requests while a body streams".into(),
             ));
         }
         self.queued.extend_from_slice(input);
@@ -275,11 +281,10 @@ impl<H: Handler> HttpSession<H> {
         let mut head = String::with_capacity(256);
         let _ = write!(
             head,
-            "HTTP/1.{} {} {}\r\nServer: netlab/{}\r\nDate: {}\r\n",
+            "HTTP/1.{} {} {}\r\nServer: netlab\r\nDate: {}\r\n",
             minor.min(1),
             reply.status,
             reply.reason,
-            env!("CARGO_PKG_VERSION"),
             httpdate::fmt_http_date((self.clock)())
         );
         for (name, value) in &reply.headers {
@@ -302,7 +307,8 @@ impl<H: Handler> HttpSession<H> {
     /// of the body is still coming.
     fn refuse(&mut self, e: &HttpError, input: &mut &[u8], out: &mut Output) -> Flow {
         tracing::warn!(peer = %self.peer, status = e.status, "{}", e.detail);
-        super::write_response(out.vec_mut(), 1, e.status, e.reason, &[], b"", true);
+        let answer = Reply::new(e.status, e.reason, Vec::new(), Vec::new());
+        self.head(out, 1, &answer, Some(0), true, false);
         self.done = true;
         self.discard = e.discard.min(DISCARD_MAX);
         self.drop_input(input)
@@ -404,6 +410,32 @@ impl<H: Handler> Session for HttpSession<H> {
             Flow::Continue if self.stream.is_some() => Ok(Drain::More),
             Flow::Continue => Ok(Drain::Done),
         }
+    }
+
+    fn wants_input(&self) -> bool {
+        self.queued.len() < QUEUED_ENOUGH
+    }
+
+    fn wait_limit(&self) -> Option<Duration> {
+        if self.discard > 0 {
+            // A refused body still coming: dropped for a while, not forever.
+            return Some(DISCARD_WAIT);
+        }
+        if !self.decoder.in_head() {
+            return None;
+        }
+        let since = self.head_since?;
+        let waited = (self.clock)().duration_since(since).unwrap_or_default();
+        Some(self.opts.head_timeout.saturating_sub(waited))
+    }
+
+    fn on_timeout(&mut self, out: &mut Output) {
+        if self.discard > 0 || self.done {
+            self.discard = 0;
+            return;
+        }
+        let e = HttpError::new(408, "Request Timeout", "a request head not whole in time");
+        self.refuse(&e, &mut &b""[..], out);
     }
 
     fn on_eof(&mut self, _out: &mut Output) -> Result<(), ProtocolError> {
