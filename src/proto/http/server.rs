@@ -25,7 +25,7 @@ use crate::proto::{ConnInfo, Drain, Flow, Output, ProtocolError, Session};
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
-/// Where the session gets the time (`SystemTime::now` in a server).
+/// Where the session gets the time (the system clock, in a server).
 pub type Clock = fn() -> SystemTime;
 
 /// How long a request head may take to arrive whole by default.
