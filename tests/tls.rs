@@ -132,3 +132,92 @@ fn https_with_cacert_insecure_curl_and_openssl() {
     let (status, stderr) = server.terminate();
     assert!(status.success() && !stderr.contains("panicked"), "{stderr}");
 }
+
+/// `tcp-client --tls` one-shot and streaming, and `framed client --tls`,
+/// against their servers under `--tls`; a plain server is "does not speak TLS".
+#[test]
+fn stream_clients_over_tls() {
+    let dir = tempfile::tempdir().expect("dir");
+    let cert = dir.path().join("c.pem");
+    let cert_s = cert.to_str().expect("path");
+    let tcp = Server::start(&["tcp-server", "--mode", "poll", "--tls", "--write-cert", cert_s]);
+    let out = netlab_out(&[
+        "tcp-client",
+        "localhost",
+        "straße",
+        "-p",
+        &tcp.port(),
+        "--tls",
+        "--cacert",
+        cert_s,
+    ]);
+    assert_eq!(
+        (code(&out), text(&out.stdout).as_str()),
+        (0, "STRASSE\n"),
+        "{}",
+        text(&out.stderr)
+    );
+    let piped = run(
+        netlab(&[
+            "tcp-client",
+            "localhost",
+            "-p",
+            &tcp.port(),
+            "--tls",
+            "--cacert",
+            cert_s,
+        ]),
+        b"one\ntwo\n",
+        Duration::from_secs(20),
+    );
+    assert_eq!(
+        (code(&piped), text(&piped.stdout).as_str()),
+        (0, "ONE\nTWO\n"),
+        "{}",
+        text(&piped.stderr)
+    );
+    let untrusted = netlab_out(&["tcp-client", "localhost", "x", "-p", &tcp.port(), "--tls"]);
+    assert_eq!(code(&untrusted), 1);
+    assert!(
+        text(&untrusted.stderr).contains("certificate not trusted"),
+        "{}",
+        text(&untrusted.stderr)
+    );
+
+    let framed = Server::start(&["framed", "server", "--tls", "--write-cert", cert_s]);
+    let out = netlab_out(&[
+        "framed",
+        "client",
+        "localhost",
+        "a",
+        "b",
+        "-p",
+        &framed.port(),
+        "--tls",
+        "--cacert",
+        cert_s,
+    ]);
+    assert_eq!(
+        (code(&out), text(&out.stdout).as_str()),
+        (0, "A\nB\n"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let plain = Server::start(&["tcp-server"]);
+    let out = netlab_out(&[
+        "tcp-client",
+        "127.0.0.1",
+        "x",
+        "-p",
+        &plain.port(),
+        "--tls",
+        "--insecure",
+    ]);
+    assert_eq!(code(&out), 1, "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("does not speak TLS"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -39,7 +39,20 @@ pub fn client(args: FramedClientArgs) -> anyhow::Result<()> {
         netlab::addr::hint_digits_message(host, messages.first().map(String::as_str), args.dial.port);
     }
     let conn = super::connect(host, args.dial.port, args.dial.unix.as_deref(), args.dial.timeout)?;
-    let mut client = BlockClient::new(conn, args.max_frame, args.zlib);
+    if args.dial.tls {
+        let trust = super::trust(args.dial.cacert.as_deref(), args.dial.insecure);
+        let tls = super::tls_over(conn, host, &trust)?;
+        return talk(BlockClient::new(tls, args.max_frame, args.zlib), &args, &messages);
+    }
+    talk(BlockClient::new(conn, args.max_frame, args.zlib), &args, &messages)
+}
+
+/// Sends each message (or `--file`, or each stdin line) as a block and shows each reply.
+fn talk<S: std::io::Read + Write>(
+    mut client: BlockClient<S>,
+    args: &FramedClientArgs,
+    messages: &[String],
+) -> anyhow::Result<()> {
     let mut out = Out::new();
     if let Some(path) = &args.file {
         let data = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -59,7 +72,7 @@ pub fn client(args: FramedClientArgs) -> anyhow::Result<()> {
         Ok(())
     };
     if !messages.is_empty() {
-        for m in &messages {
+        for m in messages {
             show(&client.call(m.as_bytes())?, false)?;
         }
     } else {

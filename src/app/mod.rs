@@ -123,3 +123,37 @@ pub fn connect(
     conn.set_read_timeout(timeout)?;
     Ok(conn)
 }
+
+/// Whom `--tls` trusts: `--insecure` (said on stderr), `--cacert FILE`, or the system's roots.
+pub fn trust(cacert: Option<&Path>, insecure: bool) -> netlab::tls::Trust {
+    if insecure {
+        netlab::logging::stderr_line("netlab: warning: --insecure: the server's certificate is not checked");
+        return netlab::tls::Trust::Insecure;
+    }
+    cacert.map_or(netlab::tls::Trust::System, |p| {
+        netlab::tls::Trust::File(p.to_path_buf())
+    })
+}
+
+/// Wraps a connected TCP stream in TLS to `host` (its SNI and certificate name).
+///
+/// # Errors
+/// A handshake that fails: untrusted (exit 1 with the `--cacert` hint), not TLS (exit 1), or the
+/// connection's own error (which keeps its exit code).
+pub fn tls_over(
+    conn: Stream,
+    host: Option<&str>,
+    trust: &netlab::tls::Trust,
+) -> anyhow::Result<netlab::tls::client::TlsStream> {
+    let Stream::Tcp(tcp) = conn else {
+        return Err(netlab::error::UsageError("--tls needs a TCP server, not --unix".into()).into());
+    };
+    let name = match host {
+        Some(h) => netlab::addr::HostPort::parse(h)?.host,
+        None => "127.0.0.1".to_string(),
+    };
+    netlab::tls::client::connect(tcp, &name, trust).map_err(|e| match e {
+        netlab::tls::client::HandshakeError::Io(io) => anyhow::Error::from(io),
+        other => anyhow::Error::msg(other.to_string()),
+    })
+}

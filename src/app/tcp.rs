@@ -39,10 +39,19 @@ pub fn client(args: TcpClientArgs) -> anyhow::Result<()> {
         line: Vec::new(),
     };
     let out: &mut dyn Write = if args.json { &mut json } else { &mut raw };
-    match &message {
-        Some(m) => stream::one_shot(&conn, m.as_bytes(), out)?,
-        None => stream::stream(&conn, std::io::stdin(), out)?,
-    };
+    if args.dial.tls {
+        let trust = super::trust(args.dial.cacert.as_deref(), args.dial.insecure);
+        let mut tls = super::tls_over(conn, host, &trust)?;
+        match &message {
+            Some(m) => stream::tls_one_shot(&mut tls, m.as_bytes(), out)?,
+            None => stream::tls_stream(&mut tls, std::io::stdin(), out)?,
+        };
+    } else {
+        match &message {
+            Some(m) => stream::one_shot(&conn, m.as_bytes(), out)?,
+            None => stream::stream(&conn, std::io::stdin(), out)?,
+        };
+    }
     if args.json && !json.line.is_empty() {
         json.emit()?;
     }

@@ -27,6 +27,15 @@ pub struct Dial {
     /// Give up connecting, or waiting for the server, after this long, e.g. 2s
     #[arg(long, value_name = "DUR", value_parser = timeout)]
     pub timeout: Option<Duration>,
+    /// Speak TLS to the server (it runs with --tls); its certificate is checked against the system's roots
+    #[arg(long, conflicts_with = "unix")]
+    pub tls: bool,
+    /// With --tls: trust the certificates in FILE (PEM; a server's --write-cert) instead
+    #[arg(long, value_name = "FILE", requires = "tls", conflicts_with = "insecure")]
+    pub cacert: Option<PathBuf>,
+    /// With --tls: do not check the server's certificate (said on stderr every time)
+    #[arg(short = 'k', long, requires = "tls")]
+    pub insecure: bool,
 }
 
 /// `tcp-client` flags.

@@ -170,9 +170,6 @@ fn remove_dot_segments(path: &str) -> String {
 trait Wire: io::Read + io::Write + Send {}
 impl<T: io::Read + io::Write + Send> Wire for T {}
 
-/// A TLS client connection over TCP.
-type TlsWire = rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>;
-
 /// One request on its own connection.
 struct Exchange {
     conn: Box<dyn Wire>,
@@ -190,7 +187,12 @@ impl Exchange {
         conn.set_read_timeout(Some(opts.timeout))?;
         conn.set_write_timeout(Some(opts.timeout))?;
         let mut conn: Box<dyn Wire> = match (url.tls, conn) {
-            (true, crate::conn::Stream::Tcp(tcp)) => Box::new(handshake(url, &opts.trust, tcp)?),
+            (true, crate::conn::Stream::Tcp(tcp)) => Box::new(
+                crate::tls::client::connect(tcp, &url.host, &opts.trust).map_err(|e| match e {
+                    crate::tls::client::HandshakeError::Io(io) => GetError::Io(io),
+                    other => GetError::Tls(other.to_string()),
+                })?,
+            ),
             (_, plain) => Box::new(plain),
         };
         let request = request(url, opts.head);
@@ -282,43 +284,6 @@ impl Exchange {
                 return Ok(total);
             }
         }
-    }
-}
-
-/// Connects TLS over `tcp`, verifying the server as `trust` says, with SNI
-/// from the URL's host; the handshake completes here, so its failures are
-/// told apart from HTTP's.
-fn handshake(url: &Url, trust: &crate::tls::Trust, tcp: std::net::TcpStream) -> Result<TlsWire, GetError> {
-    let config = crate::tls::client_config(trust).map_err(|e| GetError::Tls(e.to_string()))?;
-    let name = rustls::pki_types::ServerName::try_from(url.host.clone())
-        .map_err(|e| GetError::Tls(format!("'{}' cannot be checked against a certificate: {e}", url.host)))?;
-    let conn = rustls::ClientConnection::new(config, name).map_err(|e| GetError::Tls(e.to_string()))?;
-    let mut wire = rustls::StreamOwned::new(conn, tcp);
-    while wire.conn.is_handshaking() {
-        if let Err(e) = wire.conn.complete_io(&mut wire.sock) {
-            return Err(tls_failure(&e));
-        }
-    }
-    let c = &wire.conn;
-    tracing::info!(
-        version = ?c.protocol_version(),
-        cipher = ?c.negotiated_cipher_suite().map(|s| s.suite()),
-        "TLS established"
-    );
-    Ok(wire)
-}
-
-/// What a failed handshake means for the person who asked.
-fn tls_failure(e: &io::Error) -> GetError {
-    let inner = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>());
-    match inner {
-        Some(rustls::Error::InvalidCertificate(why)) => {
-            GetError::Tls(format!("certificate not trusted: {why:?} (use --cacert FILE)"))
-        }
-        Some(rustls::Error::InvalidMessage(_)) | None if e.kind() != io::ErrorKind::TimedOut => {
-            GetError::Tls(format!("the server does not speak TLS ({e})"))
-        }
-        _ => GetError::Io(io::Error::new(e.kind(), e.to_string())),
     }
 }
 

@@ -125,3 +125,82 @@ fn copy_to_end(stream: &Stream, out: &mut dyn Write) -> io::Result<u64> {
         out.flush()?;
     }
 }
+
+/// [`one_shot`] over TLS: the message, `close_notify` and the half-close,
+/// then everything the server sends until it closes.
+///
+/// # Errors
+/// I/O and TLS errors; a read timeout when the server stays silent.
+pub fn tls_one_shot(tls: &mut crate::tls::client::TlsStream, message: &[u8], out: &mut dyn Write) -> io::Result<u64> {
+    tls.write_all(message)?;
+    tracing::debug!(bytes = message.len(), "send (TLS)");
+    crate::tls::client::half_close(tls)?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = match crate::tls::client::read(tls, &mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "timed out waiting for the server",
+                ));
+            }
+            Err(e) => return Err(e),
+        };
+        total += n as u64;
+        out.write_all(crate::net::filled(&buf, n))?;
+        out.flush()?;
+    }
+}
+
+/// [`stream`] over TLS: one thread waits on stdin and the socket at once
+/// (a TLS connection is one state machine, not two halves to share).
+///
+/// # Errors
+/// I/O and TLS errors on the socket or `out`.
+pub fn tls_stream(
+    tls: &mut crate::tls::client::TlsStream,
+    input: impl Read + std::os::fd::AsFd,
+    out: &mut dyn Write,
+) -> io::Result<u64> {
+    use std::os::fd::AsFd as _;
+    let mut input = input;
+    let mut buf = vec![0u8; 64 * 1024];
+    let (mut total, mut input_open) = (0u64, true);
+    loop {
+        // Plaintext rustls already holds is read before waiting again.
+        let held = tls
+            .conn
+            .process_new_packets()
+            .map_or(0, |s| s.plaintext_bytes_to_read());
+        let ready = if held > 0 {
+            Some(1)
+        } else if input_open {
+            crate::net::poll_readable([input.as_fd(), tls.sock.as_fd()], None)?
+        } else {
+            crate::net::poll_readable([tls.sock.as_fd()], None)?.map(|_| 1)
+        };
+        if ready == Some(0) {
+            let n = input.read(&mut buf)?;
+            if n == 0 {
+                crate::tls::client::half_close(tls)?;
+                input_open = false;
+            } else {
+                tls.write_all(crate::net::filled(&buf, n))?;
+                tls.flush()?;
+            }
+            continue;
+        }
+        match crate::tls::client::read(tls, &mut buf)? {
+            0 => return Ok(total),
+            n => {
+                total += n as u64;
+                out.write_all(crate::net::filled(&buf, n))?;
+                out.flush()?;
+            }
+        }
+    }
+}

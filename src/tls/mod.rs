@@ -6,6 +6,7 @@
 //! and a client's trust (the system's roots, a `--cacert` file, or none with
 //! `--insecure`). The crypto is rustls' `ring` provider.
 
+pub mod client;
 pub mod session;
 
 use rustls::pki_types::pem::PemObject as _;

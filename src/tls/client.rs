@@ -1,0 +1,91 @@
+//! The client side of TLS for the blocking clients (`tcp-client --tls`,
+//! `framed client --tls`, `http get https://`): the handshake done at
+//! connect, so its failures are told apart from the protocol's, and a
+//! stream the clients read and write like a socket.
+
+use super::{Trust, client_config};
+use rustls::pki_types::ServerName;
+use std::io;
+use std::net::{Shutdown, TcpStream};
+
+/// A TLS connection over TCP, read and written like a socket.
+pub type TlsStream = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
+
+/// Why a TLS connection could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum HandshakeError {
+    /// The server's certificate is not vouched for by `trust`.
+    #[error("certificate not trusted: {0} (use --cacert FILE)")]
+    Untrusted(String),
+    /// The server answered with something that is not TLS.
+    #[error("the server does not speak TLS ({0})")]
+    NotTls(String),
+    /// Anything else: the configuration, or the connection itself.
+    #[error("TLS: {0}")]
+    Other(String),
+    /// The connection failed or timed out (keeps its exit code).
+    #[error(transparent)]
+    Io(io::Error),
+}
+
+/// Connects TLS over `tcp` to `host` (its SNI, and the name the
+/// certificate must carry), trusting `trust`; returns once the handshake is done.
+///
+/// # Errors
+/// [`HandshakeError`]: untrusted, not TLS, or the connection failed.
+pub fn connect(tcp: TcpStream, host: &str, trust: &Trust) -> Result<TlsStream, HandshakeError> {
+    let config = client_config(trust).map_err(|e| HandshakeError::Other(e.to_string()))?;
+    let name = ServerName::try_from(host.to_string())
+        .map_err(|e| HandshakeError::Other(format!("'{host}' cannot be checked against a certificate: {e}")))?;
+    let conn = rustls::ClientConnection::new(config, name).map_err(|e| HandshakeError::Other(e.to_string()))?;
+    let mut wire = rustls::StreamOwned::new(conn, tcp);
+    while wire.conn.is_handshaking() {
+        if let Err(e) = wire.conn.complete_io(&mut wire.sock) {
+            return Err(failure(e));
+        }
+    }
+    tracing::info!(
+        version = ?wire.conn.protocol_version(),
+        cipher = ?wire.conn.negotiated_cipher_suite().map(|s| s.suite()),
+        "TLS established"
+    );
+    Ok(wire)
+}
+
+/// What a failed handshake means for the person who asked.
+fn failure(e: io::Error) -> HandshakeError {
+    let inner = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>());
+    match inner {
+        Some(rustls::Error::InvalidCertificate(why)) => HandshakeError::Untrusted(format!("{why:?}")),
+        Some(other) => HandshakeError::NotTls(other.to_string()),
+        None if matches!(e.kind(), io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset) => {
+            HandshakeError::NotTls(e.to_string())
+        }
+        None => HandshakeError::Io(e),
+    }
+}
+
+/// Our side is done sending: `close_notify`, then the TCP half-close, so
+/// the server sees the end of input as it would without TLS.
+///
+/// # Errors
+/// When the alert cannot be sent.
+pub fn half_close(tls: &mut TlsStream) -> io::Result<()> {
+    tls.conn.send_close_notify();
+    while tls.conn.wants_write() {
+        tls.conn.write_tls(&mut tls.sock)?;
+    }
+    tls.sock.shutdown(Shutdown::Write)
+}
+
+/// Reads, taking the server's close without `close_notify` as the end too
+/// (what a plain socket's reader would see).
+///
+/// # Errors
+/// As `read`.
+pub fn read(tls: &mut TlsStream, buf: &mut [u8]) -> io::Result<usize> {
+    match io::Read::read(tls, buf) {
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(0),
+        other => other,
+    }
+}
