@@ -221,3 +221,43 @@ fn stream_clients_over_tls() {
         text(&out.stderr)
     );
 }
+
+/// Every protocol over TLS in every mode, through netlab's own clients:
+/// uppercase echo, framed blocks, an XML-RPC call and a file.
+fn every_protocol_over_tls(mode: &str) {
+    if skip_mode(mode) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(dir.path().join("f.txt"), vec![b'f'; 100_000]).expect("file");
+    let cert = dir.path().join("c.pem");
+    let (root, cert_s) = (dir.path().to_str().expect("path"), cert.to_str().expect("path"));
+    let tls = ["--mode", mode, "--tls", "--write-cert", cert_s];
+    let check = |server: &Server, args: &[&str], want: &[u8]| {
+        let mut all: Vec<&str> = args.to_vec();
+        let port = server.port();
+        all.extend(["--cacert", cert_s]);
+        if !args.iter().any(|a| a.starts_with("https://")) {
+            all.extend(["-p", &port, "--tls"]);
+        }
+        let out = netlab_out(&all);
+        assert_eq!(code(&out), 0, "{mode} {args:?}: {}", text(&out.stderr));
+        assert_same(want, &out.stdout, &format!("{mode} {args:?}"));
+    };
+    let tcp = Server::start(&[&["tcp-server"][..], &tls].concat());
+    check(&tcp, &["tcp-client", "localhost", "straße"], b"STRASSE\n");
+    let framed = Server::start(&[&["framed", "server"][..], &tls].concat());
+    check(&framed, &["framed", "client", "localhost", "a", "b"], b"A\nB\n");
+    let rpc = Server::start(&[&["rpc", "server"][..], &tls].concat());
+    let url = format!("https://localhost:{}/RPC2", rpc.port());
+    check(&rpc, &["rpc", "call", &url, "addtogether", "1", "2"], b"3\n");
+    let http = Server::start(&[&["http", "server", root][..], &tls].concat());
+    let url = format!("https://localhost:{}/f.txt", http.port());
+    check(&http, &["http", "get", &url], &vec![b'f'; 100_000]);
+    for server in [tcp, framed, rpc, http] {
+        let (status, stderr) = server.terminate();
+        assert!(status.success() && !stderr.contains("panicked"), "{mode}: {stderr}");
+    }
+}
+
+every_mode!([sequential, thread, pool, poll, fork, uring] => every_protocol_over_tls);

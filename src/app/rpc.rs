@@ -21,15 +21,12 @@ pub fn server(args: RpcServerArgs) -> anyhow::Result<()> {
 
 pub fn call(args: RpcCallArgs) -> anyhow::Result<()> {
     let url = Url::parse(&args.url).map_err(UsageError)?;
-    if url.tls {
-        return Err(UsageError(format!(
-            "'{}': rpc call speaks http:// only (https: use a TLS proxy)",
-            args.url
-        ))
-        .into());
-    }
     let params: Vec<_> = args.args.iter().map(|a| rpc::arg_value(a)).collect();
+    let tls = url.tls;
     let mut client = RpcClient::new(url, args.timeout)?;
+    if tls {
+        client = client.with_trust(super::trust(args.cacert.as_deref(), args.insecure));
+    }
     // An I/O failure goes out as itself, so refused (69) and timeouts keep their exit codes.
     let outcome = client.call(&args.method, &params).map_err(|e| match e {
         CallError::Io(io) => anyhow::Error::from(io),

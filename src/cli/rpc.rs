@@ -45,6 +45,7 @@ Examples:
   netlab rpc call http://127.0.0.1:7001 quadratic 1 -3 2         # [2.0,1.0]
   netlab rpc call http://127.0.0.1:7001 upper 'straße'           # \"STRASSE\"
   netlab rpc call http://127.0.0.1:7001 system.listMethods
+  netlab rpc call https://localhost:7001 upper hi --cacert c.pem # rpc server --tls --write-cert c.pem
 Each ARG that parses as JSON is sent as that type (1 int, 1.5 double, \"x\" string, [..]
 array, {..} struct, true boolean, null nil), anything else as a string. A fault prints
 'fault CODE: STRING' on stderr and exits 1.";
@@ -62,4 +63,10 @@ pub struct RpcCallArgs {
     /// Give up connecting, or waiting for the answer, after this long, e.g. 2s
     #[arg(long, value_name = "DUR", value_parser = timeout, default_value = "30s")]
     pub timeout: Option<Duration>,
+    /// https: trust the certificates in FILE (PEM; a server's --write-cert) instead of the system's roots
+    #[arg(long, value_name = "FILE", conflicts_with = "insecure")]
+    pub cacert: Option<std::path::PathBuf>,
+    /// https: do not check the server's certificate (said on stderr every time)
+    #[arg(short = 'k', long)]
+    pub insecure: bool,
 }

@@ -166,13 +166,9 @@ fn remove_dot_segments(path: &str) -> String {
     out
 }
 
-/// A connection's bytes both ways, plain or through TLS.
-trait Wire: io::Read + io::Write + Send {}
-impl<T: io::Read + io::Write + Send> Wire for T {}
-
 /// One request on its own connection.
 struct Exchange {
-    conn: Box<dyn Wire>,
+    conn: Box<dyn super::Wire>,
     buf: Vec<u8>,
     /// Bytes of `buf` received after the head, not yet taken.
     start: usize,
@@ -186,7 +182,7 @@ impl Exchange {
         let conn = stream::connect_tcp(&addrs, Some(opts.timeout))?;
         conn.set_read_timeout(Some(opts.timeout))?;
         conn.set_write_timeout(Some(opts.timeout))?;
-        let mut conn: Box<dyn Wire> = match (url.tls, conn) {
+        let mut conn: Box<dyn super::Wire> = match (url.tls, conn) {
             (true, crate::conn::Stream::Tcp(tcp)) => Box::new(
                 crate::tls::client::connect(tcp, &url.host, &opts.trust).map_err(|e| match e {
                     crate::tls::client::HandshakeError::Io(io) => GetError::Io(io),

@@ -6,3 +6,7 @@ pub mod http;
 pub mod rpc;
 pub mod stream;
 pub mod udp;
+
+/// A connection's bytes both ways, plain or through TLS.
+pub(crate) trait Wire: std::io::Read + std::io::Write + Send {}
+impl<T: std::io::Read + std::io::Write + Send> Wire for T {}

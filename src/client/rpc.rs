@@ -114,15 +114,19 @@ pub enum CallError {
     /// The connection failed.
     #[error(transparent)]
     Io(#[from] io::Error),
+    /// The TLS handshake failed (untrusted, or not TLS).
+    #[error("{0}")]
+    Tls(String),
 }
 
 /// A client of one server.
-#[derive(Debug)]
 pub struct RpcClient {
     url: Url,
     addrs: Vec<SocketAddr>,
     timeout: Option<Duration>,
-    conn: Option<Stream>,
+    conn: Option<Box<dyn super::Wire>>,
+    /// Whom an `https://` server must be vouched for by.
+    trust: crate::tls::Trust,
 }
 
 impl RpcClient {
@@ -137,7 +141,27 @@ impl RpcClient {
             addrs,
             timeout,
             conn: None,
+            trust: crate::tls::Trust::System,
         })
+    }
+
+    /// Trusts `trust` for an `https://` URL (the system's roots otherwise).
+    pub fn with_trust(mut self, trust: crate::tls::Trust) -> Self {
+        self.trust = trust;
+        self
+    }
+
+    /// The connection as the URL says: plain, or TLS after its handshake.
+    fn wire(&self, c: Stream) -> Result<Box<dyn super::Wire>, CallError> {
+        match (self.url.tls, c) {
+            (true, Stream::Tcp(tcp)) => crate::tls::client::connect(tcp, &self.url.host, &self.trust)
+                .map(|t| Box::new(t) as Box<dyn super::Wire>)
+                .map_err(|e| match e {
+                    crate::tls::client::HandshakeError::Io(io) => CallError::Io(io),
+                    other => CallError::Tls(other.to_string()),
+                }),
+            (_, plain) => Ok(Box::new(plain)),
+        }
     }
 
     /// Calls `method` with `params`: the result, or the server's fault.
@@ -187,15 +211,16 @@ impl RpcClient {
             None => {
                 let c = stream::connect_tcp(&self.addrs, self.timeout)?;
                 c.set_read_timeout(self.timeout)?;
-                c
+                self.wire(c)?
             }
         };
-        (&conn).write_all(request)?;
+        let mut conn = conn;
+        conn.write_all(request)?;
         tracing::debug!(bytes = request.len(), "send");
         let mut decoder = ResponseDecoder::new(MAX_RESPONSE);
         let mut buf = vec![0u8; 64 * 1024];
         loop {
-            let n = match (&conn).read(&mut buf) {
+            let n = match conn.read(&mut buf) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {

@@ -38,6 +38,8 @@ pub struct TlsServerSession {
     closing: bool,
     /// The inner session has had its `on_eof`.
     inner_ended: bool,
+    /// Our close_notify has been sent.
+    notified: bool,
 }
 
 impl TlsServerSession {
@@ -59,6 +61,7 @@ impl TlsServerSession {
             announced: false,
             closing: false,
             inner_ended: false,
+            notified: false,
         })
     }
 
@@ -78,11 +81,13 @@ impl TlsServerSession {
         }
     }
 
-    /// After the inner session is done: close_notify, then close.
-    fn finish(&mut self, out: &mut Output) -> Flow {
-        self.conn.send_close_notify();
+    /// The inner session is done and has nothing more to stream: close_notify.
+    fn notify(&mut self, out: &mut Output) {
+        if !self.notified {
+            self.notified = true;
+            self.conn.send_close_notify();
+        }
         self.flush(out);
-        Flow::Close
     }
 
     fn announce(&mut self) {
@@ -105,16 +110,16 @@ impl TlsServerSession {
     }
 
     /// Hands the plaintext rustls has decrypted to the inner session.
-    fn pump(&mut self, out: &mut Output) -> Result<Flow, ProtocolError> {
+    fn pump(&mut self, out: &mut Output) -> Result<(), ProtocolError> {
         let mut plain = [0u8; PLAIN_CHUNK];
         loop {
             let n = match self.conn.reader().read(&mut plain) {
                 Ok(0) => {
                     // close_notify: the peer is done sending.
-                    return self.end_inner(out).map(|()| Flow::Continue);
+                    return self.end_inner(out);
                 }
                 Ok(n) => n,
-                Err(_) => return Ok(Flow::Continue), // none buffered now
+                Err(_) => return Ok(()), // none buffered now
             };
             if self.closing {
                 continue; // the inner session is done: dropped
@@ -123,9 +128,7 @@ impl TlsServerSession {
                 Ok(Flow::Continue) => {}
                 Ok(Flow::Close) => self.closing = true,
                 Err(e) => {
-                    self.flush(out);
-                    self.conn.send_close_notify();
-                    self.flush(out);
+                    self.notify(out);
                     return Err(e);
                 }
             }
@@ -197,22 +200,21 @@ impl Session for TlsServerSession {
                 return Ok(Flow::Close);
             }
             self.announce();
-            let flow = self.pump(out)?;
+            self.pump(out)?;
             self.flush(out);
-            if flow == Flow::Close {
-                return Ok(self.finish(out));
-            }
         }
+        // The close_notify follows in on_drain, once a body the inner
+        // session may still stream has gone.
         if self.closing && !self.conn.is_handshaking() {
-            return Ok(self.finish(out));
+            return Ok(Flow::Close);
         }
         Ok(Flow::Continue)
     }
 
     fn on_eof(&mut self, out: &mut Output) -> Result<(), ProtocolError> {
         let ended = self.end_inner(out);
-        self.conn.send_close_notify();
-        self.flush(out);
+        // The close_notify follows in on_drain (a body may still stream).
+        self.closing = true;
         ended
     }
 
@@ -226,7 +228,7 @@ impl Session for TlsServerSession {
 
     fn on_timeout(&mut self, out: &mut Output) {
         self.inner.on_timeout(&mut self.inner_out);
-        self.finish(out);
+        self.notify(out);
     }
 
     fn on_drain(&mut self, out: &mut Output) -> Result<Drain, ProtocolError> {
@@ -236,11 +238,12 @@ impl Session for TlsServerSession {
         let drained = self.inner.on_drain(&mut self.inner_out);
         self.flush(out);
         match drained {
-            Ok(Drain::Close) => {
-                self.finish(out);
-                Ok(Drain::Close)
+            Ok(Drain::More) => Ok(Drain::More),
+            Ok(Drain::Done) if !self.closing => Ok(Drain::Done),
+            other => {
+                self.notify(out);
+                other
             }
-            other => other,
         }
     }
 }
