@@ -89,18 +89,7 @@ pub fn run(args: &BenchArgs, quiet: bool) -> anyhow::Result<()> {
         .as_ref()
         .map(|d| d.path().to_string_lossy().into_owned())
         .unwrap_or_default();
-    let command: Vec<&str> = match args.proto {
-        ProtoArg::Tcp => vec!["tcp-server"],
-        ProtoArg::Framed => vec!["framed", "server"],
-        ProtoArg::Rpc => vec!["rpc", "server"],
-        ProtoArg::Http => vec!["http", "server", &site_dir],
-        ProtoArg::Udp => {
-            return Err(netlab::error::UsageError(
-                "--compare-modes needs a stream protocol: --proto tcp, framed, rpc or http".into(),
-            )
-            .into());
-        }
-    };
+    let command = server_command(args.proto, &site_dir)?;
     let modes: Vec<Mode> = if args.modes.is_empty() {
         Mode::ALL.to_vec()
     } else {
@@ -122,11 +111,7 @@ pub fn run(args: &BenchArgs, quiet: bool) -> anyhow::Result<()> {
             tracing::warn!("{} skipped: {why}", mode.name());
             continue;
         }
-        let mut server_args: Vec<String> = command.iter().map(|s| s.to_string()).collect();
-        server_args.extend(["--mode", mode.name(), "-p", "0", "-q"].map(String::from));
-        if let Some(d) = args.delay {
-            server_args.extend(["--delay".to_string(), format!("{}ms", d.as_millis())]);
-        }
+        let server_args = server_args(&command, mode, args.delay);
         if !quiet && !args.json && std::io::stderr().is_terminal() {
             netlab::logging::stderr_line(format_args!("measuring {} ...", mode.name()));
         }
@@ -160,6 +145,33 @@ pub fn run(args: &BenchArgs, quiet: bool) -> anyhow::Result<()> {
         super::bench::verdict(summary).map_err(|e| e.context(format!("{} mode", mode.name())))?;
     }
     Ok(())
+}
+
+/// The server command for `proto` (`DIR` serves http).
+fn server_command(proto: ProtoArg, dir: &str) -> anyhow::Result<Vec<String>> {
+    let words: &[&str] = match proto {
+        ProtoArg::Tcp => &["tcp-server"],
+        ProtoArg::Framed => &["framed", "server"],
+        ProtoArg::Rpc => &["rpc", "server"],
+        ProtoArg::Http => &["http", "server", dir],
+        ProtoArg::Udp => {
+            return Err(netlab::error::UsageError(
+                "--compare-modes needs a stream protocol: --proto tcp, framed, rpc or http".into(),
+            )
+            .into());
+        }
+    };
+    Ok(words.iter().map(|w| w.to_string()).collect())
+}
+
+/// The command in `mode` on a free port, quiet, with `--delay` when asked.
+fn server_args(command: &[String], mode: Mode, delay: Option<Duration>) -> Vec<String> {
+    let mut args = command.to_vec();
+    args.extend(["--mode", mode.name(), "-p", "0", "-q"].map(String::from));
+    if let Some(d) = delay {
+        args.extend(["--delay".to_string(), format!("{}ms", d.as_millis())]);
+    }
+    args
 }
 
 /// A temporary directory with an `index.html` of `size` bytes.

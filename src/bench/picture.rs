@@ -156,6 +156,7 @@ fn percentile_chart(
         .configure_mesh()
         .x_desc("percentile")
         .y_desc("latency (ms)")
+        .max_light_lines(2)
         .x_label_formatter(&|x| percent_label(*x))
         .draw()
         .map_err(|e| e.to_string())?;
@@ -206,6 +207,7 @@ fn over_time(
     chart
         .configure_mesh()
         .x_desc("seconds")
+        .max_light_lines(2)
         .draw()
         .map_err(|e| e.to_string())?;
     let line: Vec<(f64, f64)> = points.iter().map(|p| (p.at_s, value(p))).collect();
