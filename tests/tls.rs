@@ -261,3 +261,52 @@ fn every_protocol_over_tls(mode: &str) {
 }
 
 every_mode!([sequential, thread, pool, poll, fork, uring] => every_protocol_over_tls);
+
+/// `bench --tls` over kept connections and with `--new-conn` (a handshake per
+/// request), every reply checked; an untrusted server is an error (exit 1);
+/// `--compare-modes --tls` starts its servers under TLS and trusts them.
+#[test]
+fn bench_over_tls() {
+    let dir = tempfile::tempdir().expect("dir");
+    let cert = dir.path().join("c.pem");
+    let cert_s = cert.to_str().expect("path");
+    let server = Server::start(&["tcp-server", "--mode", "poll", "--tls", "--write-cert", cert_s]);
+    let port = server.port();
+    for extra in [&[][..], &["--new-conn"][..]] {
+        let mut args = vec!["bench", "-p", &port, "--tls", "--cacert", cert_s, "--conns", "4"];
+        args.extend(["--requests", "200", "--json"]);
+        args.extend(extra);
+        let out = netlab_out(&args);
+        assert_eq!(code(&out), 0, "{extra:?}: {}", text(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        assert_eq!(
+            (v["requests"].as_u64(), v["errors"].as_u64()),
+            (Some(200), Some(0)),
+            "{extra:?}: {v}"
+        );
+    }
+    let untrusted = netlab_out(&["bench", "-p", &server.port(), "--tls", "--requests", "2"]);
+    assert_eq!(code(&untrusted), 1);
+    assert!(
+        text(&untrusted.stderr).contains("UnknownIssuer"),
+        "{}",
+        text(&untrusted.stderr)
+    );
+    let out = run(
+        netlab(&[
+            "bench",
+            "--compare-modes",
+            "--tls",
+            "--modes",
+            "thread,poll",
+            "--duration",
+            "300ms",
+            "--conns",
+            "2",
+        ]),
+        b"",
+        Duration::from_secs(60),
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("poll"), "{}", text(&out.stdout));
+}

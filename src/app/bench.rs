@@ -22,7 +22,11 @@ pub fn run(args: BenchArgs, quiet: bool) -> anyhow::Result<()> {
             netlab::DEFAULT_PORT,
         )?),
     };
-    let cfg = config(&args, target);
+    let mut cfg = config(&args, target);
+    if args.tls {
+        let trust = super::trust(args.cacert.as_deref(), args.insecure);
+        cfg.tls = Some(tls_for(args.host.as_deref(), &trust)?);
+    }
     let mut pictures = Pictures::open(&args, &[])?;
     let summary = run_one(&cfg, args.json, quiet, &stopper, &mut pictures.intervals)?;
     if pictures.any() {
@@ -58,6 +62,17 @@ pub fn verdict(summary: &Summary) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `--tls`: whom the bench trusts, and the name it asks the server for
+/// (the host as given, or 127.0.0.1).
+pub fn tls_for(host: Option<&str>, trust: &netlab::tls::Trust) -> anyhow::Result<netlab::bench::BenchTls> {
+    let config = netlab::tls::client_config(trust).map_err(|e| anyhow::anyhow!("--tls: {e}"))?;
+    let host = match host {
+        Some(h) => addr::HostPort::parse(h)?.host,
+        None => "127.0.0.1".to_string(),
+    };
+    Ok(netlab::bench::BenchTls { config, host })
+}
+
 /// The library's settings for `args`, aimed at `target`.
 pub fn config(args: &BenchArgs, target: Target) -> BenchConfig {
     let conns = usize::try_from(args.conns).unwrap_or(usize::MAX);
@@ -88,6 +103,8 @@ pub fn config(args: &BenchArgs, target: Target) -> BenchConfig {
         timeout: args.timeout,
         hold: args.hold,
         path: args.path.clone(),
+        tls: None,
+        new_conn: args.new_conn,
     }
 }
 

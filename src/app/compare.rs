@@ -90,6 +90,8 @@ pub fn run(args: &BenchArgs, quiet: bool) -> anyhow::Result<()> {
         .map(|d| d.path().to_string_lossy().into_owned())
         .unwrap_or_default();
     let command = server_command(args.proto, &site_dir)?;
+    // --tls: each server writes its self-signed certificate here for the bench to trust.
+    let cert_dir = tempfile::tempdir().context("cannot make a directory for certificates")?;
     let modes: Vec<Mode> = if args.modes.is_empty() {
         Mode::ALL.to_vec()
     } else {
@@ -111,12 +113,20 @@ pub fn run(args: &BenchArgs, quiet: bool) -> anyhow::Result<()> {
             tracing::warn!("{} skipped: {why}", mode.name());
             continue;
         }
-        let server_args = server_args(&command, mode, args.delay);
+        let mut server_args = server_args(&command, mode, args.delay);
+        let cert = site_cert(&cert_dir);
+        if args.tls {
+            server_args.extend(["--tls".to_string(), "--write-cert".to_string(), cert.clone()]);
+        }
         if !quiet && !args.json && std::io::stderr().is_terminal() {
             netlab::logging::stderr_line(format_args!("measuring {} ...", mode.name()));
         }
         let server = ServerChild::start(&server_args)?;
         let mut cfg = super::bench::config(args, Target::Tcp(vec![server.addr]));
+        if args.tls {
+            let trust = netlab::tls::Trust::File(cert.into());
+            cfg.tls = Some(super::bench::tls_for(None, &trust)?);
+        }
         if matches!(mode, Mode::Sequential | Mode::Pool) {
             // Clients past the workers wait in the backlog all run long: the
             // lesson, not a timeout.
@@ -172,6 +182,11 @@ fn server_args(command: &[String], mode: Mode, delay: Option<Duration>) -> Vec<S
         args.extend(["--delay".to_string(), format!("{}ms", d.as_millis())]);
     }
     args
+}
+
+/// Where a server writes its certificate for the bench.
+fn site_cert(dir: &tempfile::TempDir) -> String {
+    dir.path().join("server.pem").to_string_lossy().into_owned()
 }
 
 /// A temporary directory with an `index.html` of `size` bytes.

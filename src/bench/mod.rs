@@ -18,6 +18,7 @@ mod schedule;
 pub mod stats;
 mod stream;
 mod udp;
+mod wire;
 
 use crate::error::NetError;
 use crate::proto::answer::Answer;
@@ -118,6 +119,19 @@ pub struct BenchConfig {
     pub hold: bool,
     /// What `--proto http` GETs.
     pub path: String,
+    /// `--tls`: the client configuration and the name the server's certificate must carry.
+    pub tls: Option<BenchTls>,
+    /// `--new-conn`: a new connection (and under TLS a handshake) for every request.
+    pub new_conn: bool,
+}
+
+/// How `bench --tls` connects.
+#[derive(Debug, Clone)]
+pub struct BenchTls {
+    /// Whom it trusts.
+    pub config: Arc<rustls::ClientConfig>,
+    /// The server's name (SNI, and the certificate's).
+    pub host: String,
 }
 
 /// What every worker thread shares.

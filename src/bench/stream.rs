@@ -6,6 +6,7 @@
 use super::dialog::{self, Dialog, FramedDialog, HttpDialog, Reply, RpcDialog, StreamDialog};
 use super::schedule::{Intervals, Schedule, TIMER, Waiter};
 use super::stats::Tally;
+use super::wire::Wire;
 use super::{Proto, Shared, Snapshot, Target, WorkerResult};
 use crate::conn::{EventStream, Stream};
 use mio::net::{TcpStream, UnixStream};
@@ -22,7 +23,7 @@ const TICK: Duration = Duration::from_millis(100);
 
 /// One connection's state.
 struct Conn {
-    sock: EventStream,
+    sock: Wire,
     dialog: Box<dyn Dialog>,
     /// Request bytes written so far.
     sent: u64,
@@ -139,10 +140,14 @@ pub(super) fn run(
 
 impl Worker<'_> {
     fn open(&mut self, k: usize) -> io::Result<Conn> {
-        let mut sock = connect(&self.shared.cfg.target, self.shared.cfg.timeout)?;
+        let mut raw = connect(&self.shared.cfg.target, self.shared.cfg.timeout)?;
         self.poll
             .registry()
-            .register(sock.source(), Token(k), Interest::READABLE)?;
+            .register(raw.source(), Token(k), Interest::READABLE)?;
+        let tls = self.shared.cfg.tls.as_ref().map(|t| (&t.config, t.host.as_str()));
+        let mut sock = Wire::new(raw, tls)?;
+        // TLS: the ClientHello goes now; the request follows the handshake.
+        sock.flush_tls()?;
         Ok(Conn {
             sock,
             dialog: dialog(self.shared)?,
@@ -280,6 +285,9 @@ impl Worker<'_> {
             return true;
         };
         let mut blocked = false;
+        if c.sock.flush_tls().is_err() {
+            return false;
+        }
         while c.busy && c.sent < c.dialog.request_len() {
             match c.sock.write(c.dialog.request_from(c.sent)) {
                 Ok(0) => return false,
@@ -295,6 +303,8 @@ impl Worker<'_> {
                 Err(_) => return false,
             }
         }
+        // TLS records the socket has not taken yet keep WRITABLE asked for.
+        let blocked = blocked || c.sock.has_pending();
         if blocked != c.want_write {
             let interest = if blocked {
                 Interest::READABLE | Interest::WRITABLE
@@ -305,7 +315,7 @@ impl Worker<'_> {
             return self
                 .poll
                 .registry()
-                .reregister(c.sock.source(), Token(k), interest)
+                .reregister(c.sock.sock.source(), Token(k), interest)
                 .is_ok();
         }
         true
@@ -339,6 +349,7 @@ impl Worker<'_> {
                 }
             };
             self.interval.bytes += n as u64;
+            let tls = c.sock.is_tls();
             let data = crate::net::filled(&self.buf, n);
             if !c.busy {
                 self.shared
@@ -368,13 +379,13 @@ impl Worker<'_> {
                     self.in_flight -= 1;
                     self.interval.latencies.record(now.duration_since(c.started));
                     self.unreported += 1;
-                    if !keep_alive && !self.reconnect(k) {
+                    if (!keep_alive || self.shared.cfg.new_conn) && !self.reconnect(k) {
                         return true;
                     }
                     self.ready_for_next(k, now);
                 }
             }
-            if n < self.buf.len() {
+            if n < self.buf.len() && !tls {
                 return true; // drained: the next bytes bring a new edge
             }
         }
@@ -383,7 +394,7 @@ impl Worker<'_> {
     /// The server closes after each reply: a new connection for the next one.
     fn reconnect(&mut self, k: usize) -> bool {
         if let Some(Some(c)) = self.conns.get_mut(k) {
-            let _ = self.poll.registry().deregister(c.sock.source());
+            let _ = self.poll.registry().deregister(c.sock.sock.source());
         }
         match self.open(k) {
             Ok(mut conn) => {
@@ -407,7 +418,7 @@ impl Worker<'_> {
     fn fail(&mut self, k: usize, why: &str) {
         let Some(slot) = self.conns.get_mut(k) else { return };
         if let Some(mut c) = slot.take() {
-            let _ = self.poll.registry().deregister(c.sock.source());
+            let _ = self.poll.registry().deregister(c.sock.sock.source());
             if c.busy {
                 self.in_flight -= 1;
             }

@@ -15,6 +15,7 @@ Examples:
   netlab bench --proto http -p 8000 --path /index.html --conns 100   # against http server
   netlab bench --rate 20000 --hist --plot latency.svg --interval 1s  # see the distribution
   netlab bench --compare-modes --plot modes.svg --hgrm run.hgrm  # one line per mode; run.poll.hgrm ...
+  netlab bench --tls --cacert c.pem --new-conn --conns 4  # a TLS handshake per request
   netlab bench --rate 5000 --interval 1s        # open loop: a stall shows as latency
   netlab bench --conns 1 --size 1073741824 --requests 1   # stream 1 GiB through one connection
   netlab bench --compare-modes --conns 8 --delay 100ms     # every tcp-server mode, one table
@@ -83,6 +84,18 @@ pub struct BenchArgs {
     /// One JSON object instead of text
     #[arg(long)]
     pub json: bool,
+    /// Speak TLS (servers run with --tls; with --compare-modes the servers are started so)
+    #[arg(long, conflicts_with = "unix")]
+    pub tls: bool,
+    /// With --tls: trust the certificates in FILE (PEM; a server's --write-cert)
+    #[arg(long, value_name = "FILE", requires = "tls", conflicts_with = "insecure")]
+    pub cacert: Option<PathBuf>,
+    /// With --tls: do not check the server's certificate
+    #[arg(short = 'k', long, requires = "tls")]
+    pub insecure: bool,
+    /// A new connection for every request (with --tls: a handshake each), to see what setting up costs
+    #[arg(long, conflicts_with = "hold")]
+    pub new_conn: bool,
     /// After the summary, a latency histogram: log-spaced buckets, p50, p99 and p99.9 marked (stderr with --json)
     #[arg(long)]
     pub hist: bool,
