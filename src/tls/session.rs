@@ -95,6 +95,21 @@ impl TlsServerSession {
             return;
         }
         self.announced = true;
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            // What the encrypted records carried, which -vv cannot show one by one.
+            let story = match self.conn.protocol_version() {
+                Some(rustls::ProtocolVersion::TLSv1_3) => {
+                    "TLS 1.3: ClientHello (key share, suites, SNI) → ServerHello (key share), then encrypted: \
+                     EncryptedExtensions (ALPN), Certificate, CertificateVerify (proof of the key), Finished → \
+                     the client's Finished: one round trip before data"
+                }
+                _ => {
+                    "TLS 1.2: ClientHello → ServerHello, Certificate, ServerKeyExchange, ServerHelloDone → \
+                     ClientKeyExchange, ChangeCipherSpec, Finished → ChangeCipherSpec, Finished: two round trips"
+                }
+            };
+            tracing::debug!(peer = %self.peer, "handshake done: {story}");
+        }
         let alpn = self
             .conn
             .alpn_protocol()
