@@ -310,3 +310,41 @@ fn bench_over_tls() {
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("poll"), "{}", text(&out.stdout));
 }
+
+/// A client's close_notify is answered with the server's (Python's `unwrap`
+/// waits for it), bytes after it are ignored, and the next client is served:
+/// in every event-driven and blocking mode alike.
+#[test]
+fn close_notify_both_ways_and_bytes_after_it() {
+    let dir = tempfile::tempdir().expect("dir");
+    let cert = dir.path().join("c.pem");
+    let cert_s = cert.to_str().expect("path");
+    for mode in ["thread", "poll"] {
+        let server = Server::start(&["tcp-server", "--mode", mode, "--tls", "--write-cert", cert_s]);
+        let script = r#"
+import socket, ssl, sys
+ctx = ssl.create_default_context(cafile=sys.argv[2])
+raw = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+raw.settimeout(10)
+s = ctx.wrap_socket(raw, server_hostname="localhost")
+s.sendall(b"abc")
+got = b""
+while len(got) < 3:
+    got += s.recv(10)
+plain = s.unwrap()
+plain.sendall(b"\x17\x03\x03 after close_notify")
+print(got.decode(), "unwrapped")
+"#;
+        let out = python(script, &[&server.port(), cert_s], b"");
+        assert_eq!(
+            text(&out.stdout).trim(),
+            "ABC unwrapped",
+            "{mode}: {}",
+            text(&out.stderr)
+        );
+        let next = python(UPPER_OVER_TLS, &[&server.port(), cert_s], b"");
+        assert!(text(&next.stdout).starts_with("True"), "{mode}: {}", text(&next.stderr));
+        let (status, stderr) = server.terminate();
+        assert!(status.success() && !stderr.contains("panicked"), "{mode}: {stderr}");
+    }
+}

@@ -89,7 +89,7 @@ fn with_tls(args: &ServerArgs, inner: SessionFactory) -> anyhow::Result<SessionF
     let config = id.config;
     Ok(Arc::new(move |info: &ConnInfo| {
         let peer = netlab::server::peer_label(info.peer);
-        match tls::TlsServerSession::new(Arc::clone(&config), inner(info), peer) {
+        match tls::TlsServerSession::new(Arc::clone(&config), inner(info), peer, std::time::SystemTime::now) {
             Ok(s) => Box::new(s) as Box<dyn Session>,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot start TLS");

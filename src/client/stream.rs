@@ -176,14 +176,16 @@ pub fn tls_stream(
             .conn
             .process_new_packets()
             .map_or(0, |s| s.plaintext_bytes_to_read());
+        // The socket first: the server's answers are read before more input
+        // is sent, so a server that waits for us to read is never starved.
         let ready = if held > 0 {
-            Some(1)
+            Some(0)
         } else if input_open {
-            crate::net::poll_readable([input.as_fd(), tls.sock.as_fd()], None)?
+            crate::net::poll_readable([tls.sock.as_fd(), input.as_fd()], None)?
         } else {
-            crate::net::poll_readable([tls.sock.as_fd()], None)?.map(|_| 1)
+            crate::net::poll_readable([tls.sock.as_fd()], None)?
         };
-        if ready == Some(0) {
+        if ready == Some(1) {
             let n = input.read(&mut buf)?;
             if n == 0 {
                 crate::tls::client::half_close(tls)?;

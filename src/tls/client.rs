@@ -56,11 +56,14 @@ pub fn connect(tcp: TcpStream, host: &str, trust: &Trust) -> Result<TlsStream, H
 fn failure(e: io::Error) -> HandshakeError {
     let inner = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>());
     match inner {
-        Some(rustls::Error::InvalidCertificate(why)) => HandshakeError::Untrusted(format!("{why:?}")),
+        Some(rustls::Error::InvalidCertificate(why)) => HandshakeError::Untrusted(why.to_string()),
         Some(other) => HandshakeError::NotTls(other.to_string()),
         None if matches!(e.kind(), io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset) => {
             HandshakeError::NotTls(e.to_string())
         }
+        None if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => HandshakeError::Io(
+            io::Error::new(io::ErrorKind::TimedOut, "timed out waiting for the server"),
+        ),
         None => HandshakeError::Io(e),
     }
 }

@@ -18,6 +18,13 @@ use crate::proto::{Drain, Flow, Output, ProtocolError, Session};
 use rustls::ServerConnection;
 use std::io::{Read as _, Write as _};
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// Where the session gets the time (the server passes the system clock).
+pub type Clock = fn() -> SystemTime;
+
+/// A handshake must be done this long after its first byte.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Plaintext is read out of rustls this much at a time.
 const PLAIN_CHUNK: usize = 16 * 1024;
@@ -40,6 +47,12 @@ pub struct TlsServerSession {
     inner_ended: bool,
     /// Our close_notify has been sent.
     notified: bool,
+    /// The handshake failed (an alert went out): nothing more but the close.
+    failed: bool,
+    /// The clock (the server's), for the handshake's deadline.
+    clock: Clock,
+    /// When the first handshake byte came.
+    started: Option<SystemTime>,
 }
 
 impl TlsServerSession {
@@ -51,9 +64,14 @@ impl TlsServerSession {
         config: Arc<rustls::ServerConfig>,
         inner: Box<dyn Session>,
         peer: String,
+        clock: Clock,
     ) -> Result<Self, rustls::Error> {
+        let mut conn = ServerConnection::new(config)?;
+        // The inner session's output is bounded by the driver's back-pressure;
+        // a limit here would make rustls refuse (and lose) a large reply.
+        conn.set_buffer_limit(None);
         Ok(TlsServerSession {
-            conn: ServerConnection::new(config)?,
+            conn,
             inner,
             inner_out: Output::without_files(),
             peer,
@@ -62,6 +80,9 @@ impl TlsServerSession {
             closing: false,
             inner_ended: false,
             notified: false,
+            failed: false,
+            clock,
+            started: None,
         })
     }
 
@@ -116,8 +137,8 @@ impl TlsServerSession {
             .map(|a| String::from_utf8_lossy(a).into_owned());
         tracing::info!(
             peer = %self.peer,
-            version = ?self.conn.protocol_version(),
-            cipher = ?self.conn.negotiated_cipher_suite().map(|c| c.suite()),
+            version = self.conn.protocol_version().map_or_else(|| "-".into(), |v| format!("{v:?}")),
+            cipher = self.conn.negotiated_cipher_suite().map_or_else(|| "-".into(), |c| format!("{:?}", c.suite())),
             alpn = alpn.as_deref().unwrap_or("-"),
             sni = self.conn.server_name().unwrap_or("-"),
             "TLS established"
@@ -130,8 +151,11 @@ impl TlsServerSession {
         loop {
             let n = match self.conn.reader().read(&mut plain) {
                 Ok(0) => {
-                    // close_notify: the peer is done sending.
-                    return self.end_inner(out);
+                    // close_notify: the peer is done sending; ours follows
+                    // once the inner session has said its last.
+                    let ended = self.end_inner(out);
+                    self.closing = true;
+                    return ended;
                 }
                 Ok(n) => n,
                 Err(_) => return Ok(()), // none buffered now
@@ -202,14 +226,19 @@ impl Session for TlsServerSession {
             return Ok(Flow::Close);
         }
         self.received += data.len() as u64;
+        self.started.get_or_insert_with(self.clock);
         narrate("recv", data, &self.peer);
         let mut input = data;
         while !input.is_empty() {
-            if self.conn.read_tls(&mut input).is_err() {
-                return Err(ProtocolError::Peer("TLS records past rustls' buffer".into()));
+            match self.conn.read_tls(&mut input) {
+                // After the peer's close_notify rustls takes nothing more.
+                Ok(0) => return Ok(Flow::Close),
+                Ok(_) => {}
+                Err(_) => return Err(ProtocolError::Peer("TLS records past rustls' buffer".into())),
             }
             if let Err(e) = self.conn.process_new_packets() {
                 // rustls queued an alert saying why: it goes out first.
+                self.failed = true;
                 self.flush(out);
                 tracing::warn!(peer = %self.peer, error = %e, "TLS failed");
                 return Ok(Flow::Close);
@@ -237,16 +266,31 @@ impl Session for TlsServerSession {
         self.inner.wants_input()
     }
 
-    fn wait_limit(&self) -> Option<std::time::Duration> {
+    fn wait_limit(&self) -> Option<Duration> {
+        if self.conn.is_handshaking() {
+            // The handshake must end in time, however slowly its bytes drip.
+            let waited = self
+                .started
+                .map(|t| (self.clock)().duration_since(t).unwrap_or_default())
+                .unwrap_or_default();
+            return Some(HANDSHAKE_TIMEOUT.saturating_sub(waited));
+        }
         self.inner.wait_limit()
     }
 
     fn on_timeout(&mut self, out: &mut Output) {
+        if self.conn.is_handshaking() {
+            tracing::info!(peer = %self.peer, "TLS handshake not done in time: closing");
+            return;
+        }
         self.inner.on_timeout(&mut self.inner_out);
         self.notify(out);
     }
 
     fn on_drain(&mut self, out: &mut Output) -> Result<Drain, ProtocolError> {
+        if self.failed {
+            return Ok(Drain::Close);
+        }
         if self.conn.is_handshaking() {
             return Ok(Drain::Done);
         }
