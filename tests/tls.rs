@@ -204,7 +204,9 @@ fn stream_clients_over_tls() {
         text(&out.stderr)
     );
 
-    let plain = Server::start(&["tcp-server"]);
+    // An echo server sends the ClientHello back (the uppercase one could hold
+    // a split UTF-8 character of it back and leave the handshake waiting).
+    let plain = Server::start(&["tcp-server", "--handler", "echo"]);
     let out = netlab_out(&[
         "tcp-client",
         "127.0.0.1",
@@ -213,6 +215,8 @@ fn stream_clients_over_tls() {
         &plain.port(),
         "--tls",
         "--insecure",
+        "--timeout",
+        "10s",
     ]);
     assert_eq!(code(&out), 1, "{}", text(&out.stderr));
     assert!(

@@ -120,7 +120,13 @@ impl Wire {
             }
             if let Err(e) = conn.process_new_packets() {
                 let _ = conn.write_tls(&mut Io(sock));
-                return Err(io::Error::other(format!("TLS: {e}")));
+                // Said as the other clients say it.
+                let why = match &e {
+                    rustls::Error::InvalidCertificate(_) => format!("certificate not trusted: {e} (use --cacert FILE)"),
+                    rustls::Error::InvalidMessage(_) => format!("the server does not speak TLS ({e})"),
+                    _ => format!("TLS: {e}"),
+                };
+                return Err(io::Error::other(why));
             }
             // The handshake's next flight, or the request held until it ended.
             while conn.wants_write() {

@@ -143,6 +143,9 @@ pub fn client_config(trust: &Trust) -> Result<Arc<rustls::ClientConfig>, TlsErro
                     .add(cert.map_err(|e| file_err(e.to_string()))?)
                     .map_err(|e| file_err(e.to_string()))?;
             }
+            if roots.is_empty() {
+                return Err(file_err("no certificate in it".into()));
+            }
             builder.with_root_certificates(roots).with_no_client_auth()
         }
     };
