@@ -2,8 +2,8 @@
 //! IPv6 address, and names where a server wants an IP (`--bind localhost`).
 //!
 //! A client's HOST may carry its port (`127.0.0.1:5720`, `[::1]:5720`,
-//! `localhost:5720`); `-p` gives it otherwise. The same port given both ways
-//! is fine, two different ones are a usage error. A bare IPv6 address
+//! `localhost:5720`); `-p` gives it otherwise. A port given both ways is a
+//! usage error, even the same one twice (which of the two was meant is a guess). A bare IPv6 address
 //! (`::1`, `fe80::1`) has colons of its own and so never carries a port:
 //! write `[::1]:5720` for that.
 
@@ -55,10 +55,11 @@ impl HostPort {
     /// The port to use: the one carried here, `-p`'s, or `default`.
     ///
     /// # Errors
-    /// A [`UsageError`] when HOST carried a port and `-p` gave a different one.
+    /// A [`UsageError`] when HOST carried a port and `-p` gave one too (the
+    /// contract: a port given both ways is a usage error, even the same one).
     pub fn port_or(&self, flag: Option<u16>, default: u16) -> Result<u16, UsageError> {
         match (self.port, flag) {
-            (Some(a), Some(b)) if a != b => Err(UsageError(format!(
+            (Some(a), Some(b)) => Err(UsageError(format!(
                 "two ports: {a} in '{}:{a}' and {b} after -p; give one",
                 self.host
             ))),
@@ -144,7 +145,7 @@ mod tests {
     fn one_port_however_given() {
         let h = HostPort::parse("h:5").expect("parse");
         assert_eq!(h.port_or(None, 1234).ok(), Some(5));
-        assert_eq!(h.port_or(Some(5), 1234).ok(), Some(5));
+        assert!(h.port_or(Some(5), 1234).is_err(), "the same port twice is still two");
         assert!(h.port_or(Some(6), 1234).is_err());
         let h = HostPort::parse("h").expect("parse");
         assert_eq!(h.port_or(None, 1234).ok(), Some(1234));

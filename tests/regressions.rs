@@ -327,8 +327,9 @@ fn i19_addresses_as_users_type_them() {
         "{}",
         text(&out.stderr)
     );
+    // SPEC: a port given both ways is a usage error, even the same one.
     let out = netlab_out(&["tcp-client", &format!("localhost:{port}"), "hi", "-p", &port]);
-    assert_eq!(code(&out), 0, "the same port twice is fine: {}", text(&out.stderr));
+    assert_eq!(code(&out), 2, "the same port twice: {}", text(&out.stderr));
     let out = netlab_out(&["tcp-client", &format!("127.0.0.1:{port}"), "hi", "-p", "1"]);
     assert_eq!(code(&out), 2, "two ports: {}", text(&out.stderr));
     let six = Server::start(&["tcp-server", "--bind", "::1"]);
