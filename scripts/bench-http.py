@@ -17,13 +17,15 @@ Prints a markdown table.
 """
 import os, re, shutil, socket, statistics, subprocess, sys, tempfile, time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import free_port, tree_cpu  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 secs = float(sys.argv[1]) if len(sys.argv) > 1 else 5
 rounds = int(os.environ.get("ROUNDS", "3"))
 modes = os.environ.get("MODES", "thread,poll,uring").split(",")
 subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
 netlab = os.path.join(ROOT, "target/release/netlab")
-tick = os.sysconf("SC_CLK_TCK")
 site = tempfile.mkdtemp(prefix="netlab-http-")
 os.chmod(site, 0o755)  # nginx's and lighttpd's workers run as another user
 with open(os.path.join(site, "1k.bin"), "wb") as f:
@@ -33,28 +35,6 @@ with open(os.path.join(site, "10m.bin"), "wb") as f:
 for name in os.listdir(site):
     os.chmod(os.path.join(site, name), 0o644)
 LOADS = [("1k.bin", 100, "1 KiB x 100 conns"), ("10m.bin", 4, "10 MiB x 4 conns")]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def tree_cpu(pid):
-    """CPU seconds of `pid` and its children (nginx's and lighttpd's workers)."""
-    total = 0.0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(entry) == pid or int(fields[1]) == pid:
-            total += (int(fields[11]) + int(fields[12])) / tick
-    return total
 
 
 def wait_port(port, proc):

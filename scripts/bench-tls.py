@@ -14,13 +14,15 @@ Needs: wrk, openssl; nginx for its rows.
 """
 import os, re, shutil, socket, statistics, subprocess, sys, tempfile, time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import free_port, tree_cpu  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 secs = float(sys.argv[1]) if len(sys.argv) > 1 else 4
 rounds = int(os.environ.get("ROUNDS", "3"))
 modes = os.environ.get("MODES", "poll,uring").split(",")
 subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
 netlab = os.path.join(ROOT, "target/release/netlab")
-tick = os.sysconf("SC_CLK_TCK")
 site = tempfile.mkdtemp(prefix="netlab-tls-")
 os.chmod(site, 0o755)
 with open(os.path.join(site, "1k.bin"), "wb") as f:
@@ -31,27 +33,6 @@ subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_para
                 "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"], check=True, capture_output=True)
 for p in (cert, key, os.path.join(site, "1k.bin")):
     os.chmod(p, 0o644)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def tree_cpu(pid):
-    total = 0.0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(entry) == pid or int(fields[1]) == pid:
-            total += (int(fields[11]) + int(fields[12])) / tick
-    return total
 
 
 def nginx_cmd(port, tls):

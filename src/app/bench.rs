@@ -23,8 +23,8 @@ pub fn run(args: BenchArgs, quiet: bool) -> anyhow::Result<()> {
         )?),
     };
     let mut cfg = config(&args, target);
-    if args.tls {
-        let trust = super::trust(args.cacert.as_deref(), args.insecure);
+    if args.tls.on {
+        let trust = super::trust(args.tls.cacert.as_deref(), args.tls.insecure);
         cfg.tls = Some(tls_for(args.host.as_deref(), &trust)?);
     }
     let mut pictures = Pictures::open(&args, &[])?;

@@ -115,7 +115,7 @@ pub fn run(args: &BenchArgs, quiet: bool) -> anyhow::Result<()> {
         }
         let mut server_args = server_args(&command, mode, args.delay);
         let cert = site_cert(&cert_dir);
-        if args.tls {
+        if args.tls.on {
             server_args.extend(["--tls".to_string(), "--write-cert".to_string(), cert.clone()]);
         }
         if !quiet && !args.json && std::io::stderr().is_terminal() {
@@ -123,7 +123,7 @@ pub fn run(args: &BenchArgs, quiet: bool) -> anyhow::Result<()> {
         }
         let server = ServerChild::start(&server_args)?;
         let mut cfg = super::bench::config(args, Target::Tcp(vec![server.addr]));
-        if args.tls {
+        if args.tls.on {
             let trust = netlab::tls::Trust::File(cert.into());
             cfg.tls = Some(super::bench::tls_for(None, &trust)?);
         }

@@ -39,8 +39,8 @@ pub fn client(args: FramedClientArgs) -> anyhow::Result<()> {
         netlab::addr::hint_digits_message(host, messages.first().map(String::as_str), args.dial.port);
     }
     let conn = super::connect(host, args.dial.port, args.dial.unix.as_deref(), args.dial.timeout)?;
-    if args.dial.tls {
-        let trust = super::trust(args.dial.cacert.as_deref(), args.dial.insecure);
+    if args.dial.tls.on {
+        let trust = super::trust(args.dial.tls.cacert.as_deref(), args.dial.tls.insecure);
         let tls = super::tls_over(conn, host, &trust)?;
         return talk(BlockClient::new(tls, args.max_frame, args.zlib), &args, &messages);
     }

@@ -8,7 +8,6 @@ use netlab::client::rpc::Url;
 use netlab::error::{Reported, UsageError};
 use netlab::proto::http::ResponseHead;
 use netlab::proto::http::server::{HttpOptions, HttpSession};
-use netlab::tls::Trust;
 use netlab::web::{FileOptions, FileServer};
 use std::io::{self, Write};
 use std::time::SystemTime;
@@ -36,14 +35,12 @@ pub fn server(args: HttpServerArgs) -> anyhow::Result<()> {
 
 pub fn get(args: HttpGetArgs) -> anyhow::Result<()> {
     let url = Url::parse_with_path(&args.url, "/").map_err(UsageError)?;
-    let trust = match (&args.cacert, args.insecure) {
-        (_, true) => Trust::Insecure,
-        (Some(path), false) => Trust::File(path.clone()),
-        (None, false) => Trust::System,
+    // Said on stderr only where TLS is spoken (a redirect to https trusts the same).
+    let trust = if url.tls {
+        super::trust(args.cacert.as_deref(), args.insecure)
+    } else {
+        super::trust_quietly(args.cacert.as_deref(), args.insecure)
     };
-    if url.tls && args.insecure {
-        netlab::logging::stderr_line("netlab: warning: --insecure: the server's certificate is not checked");
-    }
     let opts = GetOptions {
         head: args.head,
         follow: args.location,

@@ -128,11 +128,17 @@ pub fn connect(
 pub fn trust(cacert: Option<&Path>, insecure: bool) -> netlab::tls::Trust {
     if insecure {
         netlab::logging::stderr_line("netlab: warning: --insecure: the server's certificate is not checked");
-        return netlab::tls::Trust::Insecure;
     }
-    cacert.map_or(netlab::tls::Trust::System, |p| {
-        netlab::tls::Trust::File(p.to_path_buf())
-    })
+    trust_quietly(cacert, insecure)
+}
+
+/// [`trust`] without the warning (where no TLS is spoken yet).
+pub fn trust_quietly(cacert: Option<&Path>, insecure: bool) -> netlab::tls::Trust {
+    match (insecure, cacert) {
+        (true, _) => netlab::tls::Trust::Insecure,
+        (false, Some(p)) => netlab::tls::Trust::File(p.to_path_buf()),
+        (false, None) => netlab::tls::Trust::System,
+    }
 }
 
 /// Wraps a connected TCP stream in TLS to `host` (its SNI and certificate name).

@@ -39,8 +39,8 @@ pub fn client(args: TcpClientArgs) -> anyhow::Result<()> {
         line: Vec::new(),
     };
     let out: &mut dyn Write = if args.json { &mut json } else { &mut raw };
-    if args.dial.tls {
-        let trust = super::trust(args.dial.cacert.as_deref(), args.dial.insecure);
+    if args.dial.tls.on {
+        let trust = super::trust(args.dial.tls.cacert.as_deref(), args.dial.tls.insecure);
         let mut tls = super::tls_over(conn, host, &trust)?;
         match &message {
             Some(m) => stream::tls_one_shot(&mut tls, m.as_bytes(), out)?,

@@ -84,15 +84,8 @@ pub struct BenchArgs {
     /// One JSON object instead of text
     #[arg(long)]
     pub json: bool,
-    /// Speak TLS (servers run with --tls; with --compare-modes the servers are started so)
-    #[arg(long, conflicts_with = "unix")]
-    pub tls: bool,
-    /// With --tls: trust the certificates in FILE (PEM; a server's --write-cert)
-    #[arg(long, value_name = "FILE", requires = "tls", conflicts_with = "insecure")]
-    pub cacert: Option<PathBuf>,
-    /// With --tls: do not check the server's certificate
-    #[arg(short = 'k', long, requires = "tls")]
-    pub insecure: bool,
+    #[command(flatten)]
+    pub tls: super::TlsArgs,
     /// A new connection for every request (with --tls: a handshake each), to see what setting up costs
     #[arg(long, conflicts_with = "hold")]
     pub new_conn: bool,

@@ -27,14 +27,21 @@ pub struct Dial {
     /// Give up connecting, or waiting for the server, after this long, e.g. 2s
     #[arg(long, value_name = "DUR", value_parser = timeout)]
     pub timeout: Option<Duration>,
-    /// Speak TLS to the server (it runs with --tls); its certificate is checked against the system's roots
-    #[arg(long, conflicts_with = "unix")]
-    pub tls: bool,
+    #[command(flatten)]
+    pub tls: TlsArgs,
+}
+
+/// `--tls` and whom it trusts, for every client that dials a stream server (and bench).
+#[derive(Debug, Args)]
+pub struct TlsArgs {
+    /// Speak TLS to the server (it runs with --tls; bench --compare-modes starts its servers so); its certificate is checked against the system's roots
+    #[arg(long = "tls", conflicts_with = "unix")]
+    pub on: bool,
     /// With --tls: trust the certificates in FILE (PEM; a server's --write-cert) instead
-    #[arg(long, value_name = "FILE", requires = "tls", conflicts_with = "insecure")]
+    #[arg(long, value_name = "FILE", requires = "on", conflicts_with = "insecure")]
     pub cacert: Option<PathBuf>,
     /// With --tls: do not check the server's certificate (said on stderr every time)
-    #[arg(short = 'k', long, requires = "tls")]
+    #[arg(short = 'k', long, requires = "on")]
     pub insecure: bool,
 }
 

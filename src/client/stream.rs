@@ -98,8 +98,8 @@ pub fn stream(stream: &Stream, mut input: impl Read + Send + 'static, out: &mut 
     copy_to_end(stream, out)
 }
 
-fn copy_to_end(stream: &Stream, out: &mut dyn Write) -> io::Result<u64> {
-    let mut sock = stream;
+/// Copies what the server sends to `out` until it closes.
+fn copy_to_end(mut sock: impl Read, out: &mut dyn Write) -> io::Result<u64> {
     let mut buf = vec![0u8; 64 * 1024];
     let mut total = 0u64;
     loop {
@@ -135,24 +135,16 @@ pub fn tls_one_shot(tls: &mut crate::tls::client::TlsStream, message: &[u8], out
     tls.write_all(message)?;
     tracing::debug!(bytes = message.len(), "send (TLS)");
     crate::tls::client::half_close(tls)?;
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut total = 0u64;
-    loop {
-        let n = match crate::tls::client::read(tls, &mut buf) {
-            Ok(0) => return Ok(total),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "timed out waiting for the server",
-                ));
-            }
-            Err(e) => return Err(e),
-        };
-        total += n as u64;
-        out.write_all(crate::net::filled(&buf, n))?;
-        out.flush()?;
+    copy_to_end(EndOfTls(tls), out)
+}
+
+/// A TLS stream read like a socket: the server's close without
+/// `close_notify` is the end too (what a plain reader would see).
+struct EndOfTls<'a>(&'a mut crate::tls::client::TlsStream);
+
+impl Read for EndOfTls<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        crate::tls::client::read(self.0, buf)
     }
 }
 
