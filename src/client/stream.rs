@@ -163,16 +163,9 @@ pub fn tls_stream(
     let mut buf = vec![0u8; 64 * 1024];
     let (mut total, mut input_open) = (0u64, true);
     loop {
-        // Plaintext rustls already holds is read before waiting again.
-        let held = tls
-            .conn
-            .process_new_packets()
-            .map_or(0, |s| s.plaintext_bytes_to_read());
         // The socket first: the server's answers are read before more input
         // is sent, so a server that waits for us to read is never starved.
-        let ready = if held > 0 {
-            Some(0)
-        } else if input_open {
+        let ready = if input_open {
             crate::net::poll_readable([tls.sock.as_fd(), input.as_fd()], None)?
         } else {
             crate::net::poll_readable([tls.sock.as_fd()], None)?
@@ -188,12 +181,29 @@ pub fn tls_stream(
             }
             continue;
         }
-        match crate::tls::client::read(tls, &mut buf)? {
-            0 => return Ok(total),
-            n => {
-                total += n as u64;
-                out.write_all(crate::net::filled(&buf, n))?;
-                out.flush()?;
+        // One read of records, never a wait for plaintext: a record without
+        // any (a session ticket) must not block us while the server waits for input.
+        match tls.conn.read_tls(&mut tls.sock) {
+            Ok(0) => return Ok(total),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+        tls.conn.process_new_packets().map_err(io::Error::other)?;
+        while tls.conn.wants_write() {
+            tls.conn.write_tls(&mut tls.sock)?;
+        }
+        loop {
+            match tls.conn.reader().read(&mut buf) {
+                Ok(0) => return Ok(total), // close_notify
+                Ok(n) => {
+                    total += n as u64;
+                    out.write_all(crate::net::filled(&buf, n))?;
+                    out.flush()?;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(total),
+                Err(e) => return Err(e),
             }
         }
     }
