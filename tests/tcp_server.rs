@@ -249,6 +249,10 @@ fn holds_3000_idle_connections_under_ulimit_4096(mode: &str) {
             "--hold",
             "--duration",
             "60s",
+            // A SYN dropped from a full backlog is resent after 1, 3, 7 s:
+            // a connect on a loaded machine may need longer than the default 5 s.
+            "--timeout",
+            "25s",
         ])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
