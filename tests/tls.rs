@@ -352,3 +352,175 @@ print(got.decode(), "unwrapped")
         assert!(status.success() && !stderr.contains("panicked"), "{mode}: {stderr}");
     }
 }
+
+/// A certificate made by plain `openssl req -x509` (it says CA:TRUE) is
+/// trusted by `--cacert` as curl trusts it; every client ends with
+/// close_notify (the server's `-vv` hears it); a name the certificate does
+/// not carry is refused with its own hint.
+#[test]
+fn openssl_made_cert_close_notify_from_every_client_and_names() {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(dir.path().join("a.txt"), b"alpha\n").expect("file");
+    let (cert, key) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+    let (cert_s, key_s) = (cert.to_str().expect("path"), key.to_str().expect("path"));
+    let mut make = std::process::Command::new("openssl");
+    make.args([
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ])
+    .args([
+        "-keyout",
+        key_s,
+        "-out",
+        cert_s,
+        "-days",
+        "30",
+        "-subj",
+        "/CN=localhost",
+    ])
+    .args(["-addext", "subjectAltName=DNS:localhost"]);
+    let made = run(make, b"", Duration::from_secs(30));
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    let tls = ["--tls", "--cert", cert_s, "--key", key_s, "-vv"];
+    let clients: [(&[&str], Vec<String>); 2] = [
+        (&["rpc", "server"], vec!["rpc".into(), "call".into()]),
+        (
+            &["framed", "server"],
+            vec!["framed".into(), "client".into(), "localhost".into()],
+        ),
+    ];
+    for (serve, mut client) in clients {
+        let server = Server::start(&[serve, &tls].concat());
+        let port = server.port();
+        match client[0].as_str() {
+            "rpc" => client.extend([format!("https://localhost:{port}"), "upper".into(), "hi".into()]),
+            _ => client.extend(["hi".into(), "-p".into(), port.clone(), "--tls".into()]),
+        }
+        client.extend(["--cacert".into(), cert_s.into()]);
+        let args: Vec<&str> = client.iter().map(String::as_str).collect();
+        let out = netlab_out(&args);
+        assert_eq!(code(&out), 0, "{args:?}: {}", text(&out.stderr));
+        assert!(
+            server.wait_for_stderr("close_notify from the client", Duration::from_secs(10)),
+            "{args:?} ends with close_notify: {}",
+            server.stderr_text()
+        );
+        if client[0] == "rpc" {
+            let url = format!("https://127.0.0.1:{port}");
+            let by_ip = netlab_out(&["rpc", "call", &url, "upper", "hi", "--cacert", cert_s]);
+            let e = text(&by_ip.stderr);
+            assert_eq!(code(&by_ip), 1, "{e}");
+            assert!(
+                e.contains("certificate not trusted") && e.contains("other names"),
+                "{e}"
+            );
+        }
+        let (status, stderr) = server.terminate();
+        assert!(status.success() && !stderr.contains("panicked"), "{stderr}");
+    }
+    // http: netlab's server closes first under `Connection: close`, so a
+    // Python server that keeps the connection open listens for the client's.
+    let verdict = dir.path().join("verdict");
+    let py = PyServer::start(HTTPS_KEEPS_OPEN, &[cert_s, key_s, verdict.to_str().expect("path")]);
+    let out = netlab_out(&[
+        "http",
+        "get",
+        &format!("https://localhost:{}/", py.port),
+        "--cacert",
+        cert_s,
+    ]);
+    assert_eq!(
+        (code(&out), text(&out.stdout).as_str()),
+        (0, "ok\n"),
+        "{}",
+        text(&out.stderr)
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !verdict.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let said = std::fs::read_to_string(&verdict).unwrap_or_default();
+    assert_eq!(said, "close_notify", "http get ends its TLS with close_notify");
+}
+
+/// An https server that answers one request and keeps the connection open,
+/// then writes whether the client ended with close_notify or a bare close.
+const HTTPS_KEEPS_OPEN: &str = r#"
+import socket, ssl, sys
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+ls = socket.create_server(("127.0.0.1", 0))
+print(ls.getsockname()[1], flush=True)
+raw, _ = ls.accept()
+raw.settimeout(20)
+s = ctx.wrap_socket(raw, server_side=True, suppress_ragged_eofs=False)
+head = b""
+while b"\r\n\r\n" not in head:
+    head += s.recv(4096)
+s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
+try:
+    said = "close_notify" if s.recv(10) == b"" else "more bytes"
+except ssl.SSLEOFError:
+    said = "a bare close"
+open(sys.argv[3], "w").write(said)
+"#;
+
+/// ALPN `http/1.1` is offered by the servers that speak it (http, rpc) and
+/// by no other; a missing `--cacert` or an unwritable `--write-cert` is a
+/// usage error before anything is sent.
+#[test]
+fn alpn_only_where_http_is_spoken_and_file_flags_checked_first() {
+    let tcp = Server::start(&["tcp-server", "--tls"]);
+    let http = Server::start(&["http", "server", ".", "--tls"]);
+    for (server, want) in [(&tcp, "No ALPN negotiated"), (&http, "ALPN protocol: http/1.1")] {
+        let mut s_client = std::process::Command::new("openssl");
+        s_client.args(["s_client", "-connect", &server.addr, "-alpn", "http/1.1"]);
+        let o = run(s_client, b"", Duration::from_secs(20));
+        assert!(text(&o.stdout).contains(want), "{want}: {}", text(&o.stdout));
+    }
+    let missing = netlab_out(&["http", "get", "https://localhost:1/", "--cacert", "/nonexistent/c.pem"]);
+    assert_eq!(code(&missing), 2, "{}", text(&missing.stderr));
+    assert!(
+        text(&missing.stderr).contains("cannot read"),
+        "{}",
+        text(&missing.stderr)
+    );
+    let unwritable = netlab_out(&["tcp-server", "-p", "0", "--tls", "--write-cert", "/nonexistent/c.pem"]);
+    assert_eq!(code(&unwritable), 2, "{}", text(&unwritable.stderr));
+    for server in [tcp, http] {
+        let (status, stderr) = server.terminate();
+        assert!(status.success() && !stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+/// `tcp-client --tls` streams a stdin of many MiB to a server that answers
+/// as it reads: the client keeps reading while its records wait to be sent,
+/// so neither side waits on the other.
+#[test]
+fn tls_stream_client_moves_megabytes_both_ways() {
+    let dir = tempfile::tempdir().expect("dir");
+    let cert = dir.path().join("c.pem");
+    let cert_s = cert.to_str().expect("path");
+    let server = Server::start(&["tcp-server", "--mode", "poll", "--tls", "--write-cert", cert_s]);
+    let line = b"the quick brown fox jumps over the lazy dog 0123456789\n";
+    let input: Vec<u8> = line.iter().copied().cycle().take(line.len() * 150_000).collect();
+    let client = netlab(&[
+        "tcp-client",
+        "localhost",
+        "-p",
+        &server.port(),
+        "--tls",
+        "--cacert",
+        cert_s,
+    ]);
+    let out = run(client, &input, Duration::from_secs(120));
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert_same(&input.to_ascii_uppercase(), &out.stdout, "8 MiB upper-cased over TLS");
+    let (status, stderr) = server.terminate();
+    assert!(status.success() && !stderr.contains("panicked"), "{stderr}");
+}

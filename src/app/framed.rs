@@ -20,7 +20,7 @@ pub fn server(args: FramedServerArgs) -> anyhow::Result<()> {
     let nagle = if args.nodelay { Nagle::Off } else { Nagle::On };
     super::server::serve(
         &args.server,
-        nagle,
+        super::server::Speaks::plain(nagle),
         netlab::proto::factory(move |_| FramedSession::new(opts)),
     )
 }

@@ -28,7 +28,7 @@ pub fn server(args: HttpServerArgs) -> anyhow::Result<()> {
     // response, or a body's last piece, from waiting for an ACK.
     super::server::serve(
         &args.server,
-        super::server::Nagle::Off,
+        super::server::Speaks::HTTP,
         netlab::proto::factory(move |info| HttpSession::new(files.clone(), opts, SystemTime::now, info)),
     )
 }

@@ -14,7 +14,7 @@ pub fn server(args: RpcServerArgs) -> anyhow::Result<()> {
     // request from waiting for the ACK of the one before.
     super::server::serve(
         &args.server,
-        super::server::Nagle::Off,
+        super::server::Speaks::HTTP,
         netlab::proto::factory(move |info| netlab::rpc::session(opts, std::time::SystemTime::now, info)),
     )
 }

@@ -64,18 +64,45 @@ pub fn options(args: &ServerArgs, nagle: Nagle) -> anyhow::Result<ServerOptions>
     })
 }
 
+/// What a protocol asks of the server edge: Nagle, and the ALPN names it
+/// answers to under `--tls` (`http/1.1` for http and rpc, none otherwise).
+#[derive(Debug, Clone, Copy)]
+pub struct Speaks {
+    /// Nagle on or off for accepted connections.
+    pub nagle: Nagle,
+    /// ALPN protocol names.
+    pub alpn: &'static [&'static [u8]],
+}
+
+impl Speaks {
+    /// A protocol with no ALPN name.
+    pub const fn plain(nagle: Nagle) -> Self {
+        Self { nagle, alpn: &[] }
+    }
+    /// HTTP/1.1 (http and rpc).
+    pub const HTTP: Self = Self {
+        nagle: Nagle::Off,
+        alpn: &[b"http/1.1"],
+    };
+}
+
 /// Serves `factory`'s sessions as `args` say, until SIGINT/SIGTERM or `--exit-after`.
-pub fn serve(args: &ServerArgs, nagle: Nagle, factory: SessionFactory) -> anyhow::Result<()> {
+pub fn serve(args: &ServerArgs, speaks: Speaks, factory: SessionFactory) -> anyhow::Result<()> {
     let shutdown = Shutdown::with_signals().context("cannot install signal handlers")?;
-    let factory = if args.tls { with_tls(args, factory)? } else { factory };
+    let nagle = speaks.nagle;
+    let factory = if args.tls {
+        with_tls(args, speaks.alpn, factory)?
+    } else {
+        factory
+    };
     edge::serve(&options(args, nagle)?, factory, shutdown)?;
     Ok(())
 }
 
 /// `--tls`: every session wrapped in TLS, with the server's certificate.
-fn with_tls(args: &ServerArgs, inner: SessionFactory) -> anyhow::Result<SessionFactory> {
+fn with_tls(args: &ServerArgs, alpn: &[&[u8]], inner: SessionFactory) -> anyhow::Result<SessionFactory> {
     let files = args.cert.as_deref().zip(args.key.as_deref());
-    let id = tls::server_identity(files).map_err(|e| UsageError(format!("--tls: {e}")))?;
+    let id = tls::server_identity(files, alpn).map_err(|e| UsageError(format!("--tls: {e}")))?;
     let made = if files.is_some() {
         "from --cert"
     } else {
@@ -84,7 +111,8 @@ fn with_tls(args: &ServerArgs, inner: SessionFactory) -> anyhow::Result<SessionF
     // On stderr by default (as the summary is), hidden by -q.
     tracing::info!(target: netlab::logging::SUMMARY, "TLS certificate {made}, SHA-256 fingerprint {}", id.fingerprint);
     if let Some(path) = &args.write_cert {
-        std::fs::write(path, &id.cert_pem).with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::write(path, &id.cert_pem)
+            .map_err(|e| UsageError(format!("--write-cert: cannot write {}: {e}", path.display())))?;
     }
     let config = id.config;
     Ok(Arc::new(move |info: &ConnInfo| {

@@ -14,7 +14,11 @@ pub fn server(args: TcpServerArgs) -> anyhow::Result<()> {
         HandlerArg::Time => Handler::Time,
     };
     // Each reply leaves at once: an echo server has nothing to batch.
-    super::server::serve(&args.server, super::server::Nagle::Off, handler.factory())
+    super::server::serve(
+        &args.server,
+        super::server::Speaks::plain(super::server::Nagle::Off),
+        handler.factory(),
+    )
 }
 
 pub fn client(args: TcpClientArgs) -> anyhow::Result<()> {

@@ -1,6 +1,6 @@
 //! `tcp-client` and the UDP commands.
 
-use super::{Listen, duration, positive, probability, timeout};
+use super::{Listen, duration, positive, probability, readable_file, timeout};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -38,7 +38,7 @@ pub struct TlsArgs {
     #[arg(long = "tls", conflicts_with = "unix")]
     pub on: bool,
     /// With --tls: trust the certificates in FILE (PEM; a server's --write-cert) instead
-    #[arg(long, value_name = "FILE", requires = "on", conflicts_with = "insecure")]
+    #[arg(long, value_name = "FILE", value_parser = readable_file, requires = "on", conflicts_with = "insecure")]
     pub cacert: Option<PathBuf>,
     /// With --tls: do not check the server's certificate (said on stderr every time)
     #[arg(short = 'k', long, requires = "on")]

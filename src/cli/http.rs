@@ -1,6 +1,6 @@
 //! `http server` and `http get`: the simplest web server and the urllib lesson.
 
-use super::{ServerArgs, bytes, timeout, with_server_flags};
+use super::{ServerArgs, bytes, readable_file, timeout, with_server_flags};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -90,7 +90,7 @@ pub struct HttpGetArgs {
     #[arg(long)]
     pub json: bool,
     /// https: trust the certificates in FILE (PEM; a server's --write-cert) instead of the system's roots
-    #[arg(long, value_name = "FILE", conflicts_with = "insecure")]
+    #[arg(long, value_name = "FILE", value_parser = readable_file, conflicts_with = "insecure")]
     pub cacert: Option<PathBuf>,
     /// https: do not check the server's certificate (said on stderr every time)
     #[arg(short = 'k', long)]

@@ -60,6 +60,14 @@ fn bytes(text: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("'{text}' is not a size like 65536, 64KiB or 16MiB"))
 }
 
+/// A file that can be read now (`--cacert`): a missing one is a usage error
+/// before any connection is made.
+fn readable_file(text: &str) -> Result<std::path::PathBuf, String> {
+    std::fs::File::open(text)
+        .map(|_| std::path::PathBuf::from(text))
+        .map_err(|e| format!("cannot read '{text}': {e}"))
+}
+
 fn positive(text: &str) -> Result<u64, String> {
     match text.parse::<u64>() {
         Ok(n) if n > 0 => Ok(n),

@@ -1,6 +1,6 @@
 //! `rpc server` and `rpc call`: XML-RPC over HTTP/1.1.
 
-use super::{ServerArgs, bytes, timeout, with_server_flags};
+use super::{ServerArgs, bytes, readable_file, timeout, with_server_flags};
 use clap::{Args, Subcommand};
 use netlab::rpc::DEFAULT_MAX_BODY;
 use std::time::Duration;
@@ -64,7 +64,7 @@ pub struct RpcCallArgs {
     #[arg(long, value_name = "DUR", value_parser = timeout, default_value = "30s")]
     pub timeout: Option<Duration>,
     /// https: trust the certificates in FILE (PEM; a server's --write-cert) instead of the system's roots
-    #[arg(long, value_name = "FILE", conflicts_with = "insecure")]
+    #[arg(long, value_name = "FILE", value_parser = readable_file, conflicts_with = "insecure")]
     pub cacert: Option<std::path::PathBuf>,
     /// https: do not check the server's certificate (said on stderr every time)
     #[arg(short = 'k', long)]

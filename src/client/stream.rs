@@ -149,7 +149,10 @@ impl Read for EndOfTls<'_> {
 }
 
 /// [`stream`] over TLS: one thread waits on stdin and the socket at once
-/// (a TLS connection is one state machine, not two halves to share).
+/// (a TLS connection is one state machine, not two halves to share). The
+/// socket is non-blocking meanwhile: records wait in rustls until the socket
+/// takes them, and the server's records are read the whole time, so a server
+/// that answers while it reads never waits on us while we wait on it.
 ///
 /// # Errors
 /// I/O and TLS errors on the socket or `out`.
@@ -158,51 +161,121 @@ pub fn tls_stream(
     input: impl Read + std::os::fd::AsFd,
     out: &mut dyn Write,
 ) -> io::Result<u64> {
-    use std::os::fd::AsFd as _;
-    let mut input = input;
-    let mut buf = vec![0u8; 64 * 1024];
-    let (mut total, mut input_open) = (0u64, true);
-    loop {
-        // The socket first: the server's answers are read before more input
-        // is sent, so a server that waits for us to read is never starved.
-        let ready = if input_open {
-            crate::net::poll_readable([tls.sock.as_fd(), input.as_fd()], None)?
-        } else {
-            crate::net::poll_readable([tls.sock.as_fd()], None)?
-        };
-        if ready == Some(1) {
-            let n = input.read(&mut buf)?;
-            if n == 0 {
-                crate::tls::client::half_close(tls)?;
-                input_open = false;
-            } else {
-                tls.write_all(crate::net::filled(&buf, n))?;
-                tls.flush()?;
-            }
-            continue;
-        }
-        // One read of records, never a wait for plaintext: a record without
-        // any (a session ticket) must not block us while the server waits for input.
-        match tls.conn.read_tls(&mut tls.sock) {
-            Ok(0) => return Ok(total),
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
-        tls.conn.process_new_packets().map_err(io::Error::other)?;
-        while tls.conn.wants_write() {
-            tls.conn.write_tls(&mut tls.sock)?;
-        }
+    let tls = &mut **tls;
+    tls.sock.set_nonblocking(true)?;
+    let copied = TlsPump::default().run(tls, input, out);
+    let _ = tls.sock.set_nonblocking(false);
+    copied
+}
+
+/// The state of [`tls_stream`]'s loop.
+#[derive(Default)]
+struct TlsPump {
+    /// Input rustls has not taken yet (its send buffer was full).
+    carry: Vec<u8>,
+    /// Stdin ended: close_notify is queued, the half-close follows it out.
+    input_done: bool,
+    /// The half-close is done.
+    shut: bool,
+    total: u64,
+}
+
+type TlsSocket = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
+
+impl TlsPump {
+    fn run(
+        mut self,
+        tls: &mut TlsSocket,
+        mut input: impl Read + std::os::fd::AsFd,
+        out: &mut dyn Write,
+    ) -> io::Result<u64> {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        use std::os::fd::AsFd as _;
+        let mut buf = vec![0u8; 64 * 1024];
         loop {
-            match tls.conn.reader().read(&mut buf) {
-                Ok(0) => return Ok(total), // close_notify
+            let sending = tls.conn.wants_write();
+            let mut sock_wants = PollFlags::POLLIN;
+            sock_wants.set(PollFlags::POLLOUT, sending);
+            let take_input = !self.input_done && !sending && self.carry.is_empty();
+            let mut fds = [
+                PollFd::new(tls.sock.as_fd(), sock_wants),
+                PollFd::new(input.as_fd(), PollFlags::POLLIN),
+            ];
+            let polled = fds.get_mut(..if take_input { 2 } else { 1 }).unwrap_or_default();
+            match poll(polled, PollTimeout::NONE) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+                Ok(_) => {}
+            }
+            let [sock, stdin] = fds.map(|f| f.revents().is_some_and(|r| !r.is_empty()));
+            if sock && sending {
+                self.send(tls)?;
+            }
+            if sock && self.receive(tls, &mut buf, out)? {
+                return Ok(self.total);
+            }
+            if stdin && take_input {
+                let n = input.read(&mut buf)?;
+                if n == 0 {
+                    tls.conn.send_close_notify();
+                    self.input_done = true;
+                } else {
+                    self.carry.extend_from_slice(crate::net::filled(&buf, n));
+                }
+            }
+            self.offer(tls)?;
+        }
+    }
+
+    /// Hands carried input to rustls (as much as its buffer takes), and
+    /// half-closes once the close_notify has left.
+    fn offer(&mut self, tls: &mut TlsSocket) -> io::Result<()> {
+        if !self.carry.is_empty() {
+            let took = tls.conn.writer().write(&self.carry)?;
+            self.carry.drain(..took);
+        }
+        self.send(tls)?;
+        if self.input_done && !self.shut && !tls.conn.wants_write() {
+            tracing::debug!("stdin ended: close_notify + shutdown(write)");
+            tls.sock.shutdown(How::Write)?;
+            self.shut = true;
+        }
+        Ok(())
+    }
+
+    /// Writes queued records until the socket would block.
+    fn send(&mut self, tls: &mut TlsSocket) -> io::Result<()> {
+        while tls.conn.wants_write() {
+            match tls.conn.write_tls(&mut tls.sock) {
+                Ok(n) => tracing::debug!(bytes = n, "send (TLS)"),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// One read of records and the plaintext they carry to `out`; true at the
+    /// server's end (close_notify, or its close).
+    fn receive(&mut self, tls: &mut TlsSocket, buf: &mut [u8], out: &mut dyn Write) -> io::Result<bool> {
+        let closed = match tls.conn.read_tls(&mut tls.sock) {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        tls.conn.process_new_packets().map_err(io::Error::other)?;
+        loop {
+            match tls.conn.reader().read(buf) {
+                Ok(0) => return Ok(true), // close_notify
                 Ok(n) => {
-                    total += n as u64;
-                    out.write_all(crate::net::filled(&buf, n))?;
+                    self.total += n as u64;
+                    out.write_all(crate::net::filled(buf, n))?;
                     out.flush()?;
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(total),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(closed),
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(true),
                 Err(e) => return Err(e),
             }
         }

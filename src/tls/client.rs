@@ -8,8 +8,51 @@ use rustls::pki_types::ServerName;
 use std::io;
 use std::net::{Shutdown, TcpStream};
 
-/// A TLS connection over TCP, read and written like a socket.
-pub type TlsStream = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
+/// A TLS connection over TCP, read and written like a socket. Dropping it
+/// sends `close_notify` first (if it was not sent yet), so every client ends
+/// its TLS the way the protocol says, not by a bare TCP close.
+pub struct TlsStream(rustls::StreamOwned<rustls::ClientConnection, TcpStream>);
+
+impl std::ops::Deref for TlsStream {
+    type Target = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for TlsStream {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl io::Read for TlsStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl io::Write for TlsStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+impl Drop for TlsStream {
+    fn drop(&mut self) {
+        // Does nothing when it (or a fatal alert) was sent already. Best
+        // effort: a server that is gone has nobody left to tell.
+        self.0.conn.send_close_notify();
+        while self.0.conn.wants_write() {
+            if self.0.conn.write_tls(&mut self.0.sock).is_err() {
+                break;
+            }
+        }
+    }
+}
 
 /// Why a TLS connection could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -17,6 +60,9 @@ pub enum HandshakeError {
     /// The server's certificate is not vouched for by `trust`.
     #[error("certificate not trusted: {0} (use --cacert FILE)")]
     Untrusted(String),
+    /// The certificate is trusted but names another host.
+    #[error("certificate not trusted: {0} (it is for other names: connect by one it carries)")]
+    WrongName(String),
     /// The server answered with something that is not TLS.
     #[error("the server does not speak TLS ({0})")]
     NotTls(String),
@@ -38,9 +84,9 @@ pub fn connect(tcp: TcpStream, host: &str, trust: &Trust) -> Result<TlsStream, H
     let name = ServerName::try_from(host.to_string())
         .map_err(|e| HandshakeError::Other(format!("'{host}' cannot be checked against a certificate: {e}")))?;
     let conn = rustls::ClientConnection::new(config, name).map_err(|e| HandshakeError::Other(e.to_string()))?;
-    let mut wire = rustls::StreamOwned::new(conn, tcp);
+    let mut wire = TlsStream(rustls::StreamOwned::new(conn, tcp));
     while wire.conn.is_handshaking() {
-        if let Err(e) = wire.conn.complete_io(&mut wire.sock) {
+        if let Err(e) = wire.0.conn.complete_io(&mut wire.0.sock) {
             return Err(failure(e));
         }
     }
@@ -56,6 +102,9 @@ pub fn connect(tcp: TcpStream, host: &str, trust: &Trust) -> Result<TlsStream, H
 fn failure(e: io::Error) -> HandshakeError {
     let inner = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>());
     match inner {
+        Some(rustls::Error::InvalidCertificate(
+            why @ (rustls::CertificateError::NotValidForName | rustls::CertificateError::NotValidForNameContext { .. }),
+        )) => HandshakeError::WrongName(why.to_string()),
         Some(rustls::Error::InvalidCertificate(why)) => HandshakeError::Untrusted(why.to_string()),
         Some(other) => HandshakeError::NotTls(other.to_string()),
         None if matches!(e.kind(), io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset) => {
@@ -74,6 +123,7 @@ fn failure(e: io::Error) -> HandshakeError {
 /// # Errors
 /// When the alert cannot be sent.
 pub fn half_close(tls: &mut TlsStream) -> io::Result<()> {
+    let tls = &mut tls.0;
     tls.conn.send_close_notify();
     while tls.conn.wants_write() {
         tls.conn.write_tls(&mut tls.sock)?;

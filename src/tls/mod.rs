@@ -7,6 +7,7 @@
 //! `--insecure`). The crypto is rustls' `ring` provider.
 
 pub mod client;
+mod narrate;
 pub mod session;
 
 use rustls::pki_types::pem::PemObject as _;
@@ -57,11 +58,13 @@ pub fn fingerprint(der: &[u8]) -> String {
         .join(":")
 }
 
-/// A server identity from PEM files, or a self-signed one when `files` is `None`.
+/// A server identity from PEM files, or a self-signed one when `files` is `None`;
+/// `alpn` is what the protocol answers to (`http/1.1` for http and rpc; none
+/// for protocols ALPN has no name for).
 ///
 /// # Errors
 /// [`TlsError`] for unreadable files or material rustls refuses.
-pub fn server_identity(files: Option<(&Path, &Path)>) -> Result<ServerIdentity, TlsError> {
+pub fn server_identity(files: Option<(&Path, &Path)>, alpn: &[&[u8]]) -> Result<ServerIdentity, TlsError> {
     let (chain, key, cert_pem) = match files {
         Some((cert, key)) => {
             let file_err = |path: &Path, why: String| TlsError::File {
@@ -94,7 +97,7 @@ pub fn server_identity(files: Option<(&Path, &Path)>) -> Result<ServerIdentity, 
         .with_no_client_auth()
         .with_single_cert(chain, key)
         .map_err(|e| TlsError::Setup(e.to_string()))?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(ServerIdentity {
         config: Arc::new(config),
         cert_pem,
@@ -146,10 +149,79 @@ pub fn client_config(trust: &Trust) -> Result<Arc<rustls::ClientConfig>, TlsErro
             if roots.is_empty() {
                 return Err(file_err("no certificate in it".into()));
             }
-            builder.with_root_certificates(roots).with_no_client_auth()
+            let pinned: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+                .map_err(|e| file_err(e.to_string()))?
+                .filter_map(Result::ok)
+                .collect();
+            let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
+                .build()
+                .map_err(|e| TlsError::Setup(e.to_string()))?;
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(FileTrust { webpki, pinned }))
+                .with_no_client_auth()
         }
     };
     Ok(Arc::new(config))
+}
+
+/// `--cacert FILE`: the usual chain check against the file's certificates,
+/// and, as curl and OpenSSL do, a server certificate that is itself in the
+/// file is trusted even when it says it is a CA (what plain `openssl req
+/// -x509` makes); its names and dates are still checked.
+#[derive(Debug)]
+struct FileTrust {
+    webpki: Arc<rustls::client::WebPkiServerVerifier>,
+    pinned: Vec<CertificateDer<'static>>,
+}
+
+impl rustls::client::danger::ServerCertVerifier for FileTrust {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        use rustls::CertificateError as E;
+        let checked = self
+            .webpki
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now);
+        match checked {
+            // webpki's CaUsedAsEndEntity comes as `Other`.
+            Err(rustls::Error::InvalidCertificate(E::Other(_)))
+                if self.pinned.iter().any(|p| p.as_ref() == end_entity.as_ref()) =>
+            {
+                let parsed = rustls::server::ParsedCertificate::try_from(end_entity)?;
+                rustls::client::verify_server_name(&parsed, server_name)?;
+                Ok(rustls::client::danger::ServerCertVerified::assertion())
+            }
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.webpki.supported_verify_schemes()
+    }
 }
 
 /// `--insecure`: accepts any certificate (signatures are still checked, so

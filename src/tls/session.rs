@@ -14,6 +14,7 @@
 //! - `-v` logs each connection's version, cipher suite, ALPN and SNI; `-vv`
 //!   names the handshake records as they cross.
 
+use super::narrate::Records;
 use crate::proto::{Drain, Flow, Output, ProtocolError, Session};
 use rustls::ServerConnection;
 use std::io::{Read as _, Write as _};
@@ -53,6 +54,8 @@ pub struct TlsServerSession {
     clock: Clock,
     /// When the first handshake byte came.
     started: Option<SystemTime>,
+    /// `-vv`: the records each way, told as they cross.
+    story: (Records, Records),
 }
 
 impl TlsServerSession {
@@ -83,6 +86,7 @@ impl TlsServerSession {
             failed: false,
             clock,
             started: None,
+            story: (Records::default(), Records::default()),
         })
     }
 
@@ -98,7 +102,9 @@ impl TlsServerSession {
             if self.conn.write_tls(out.vec_mut()).is_err() {
                 break;
             }
-            narrate("send", out.pending().get(before..).unwrap_or_default(), &self.peer);
+            self.story
+                .1
+                .feed("send", out.pending().get(before..).unwrap_or_default(), &self.peer);
         }
     }
 
@@ -151,6 +157,9 @@ impl TlsServerSession {
         loop {
             let n = match self.conn.reader().read(&mut plain) {
                 Ok(0) => {
+                    if !self.closing {
+                        tracing::debug!(peer = %self.peer, "TLS close_notify from the client");
+                    }
                     // close_notify: the peer is done sending; ours follows
                     // once the inner session has said its last.
                     let ended = self.end_inner(out);
@@ -185,32 +194,6 @@ impl TlsServerSession {
     }
 }
 
-/// `-vv`: the records of `bytes`, by type (and handshake message while it is readable).
-fn narrate(dir: &str, bytes: &[u8], peer: &str) {
-    if !tracing::enabled!(tracing::Level::DEBUG) {
-        return;
-    }
-    let mut rest = bytes;
-    while let [kind, _, _, hi, lo, body @ ..] = rest {
-        let len = usize::from(*hi) << 8 | usize::from(*lo);
-        let what = match (kind, body.first()) {
-            (22, Some(1)) => "handshake: ClientHello",
-            (22, Some(2)) => "handshake: ServerHello",
-            (22, Some(11)) => "handshake: Certificate",
-            (22, Some(12)) => "handshake: ServerKeyExchange",
-            (22, Some(14)) => "handshake: ServerHelloDone",
-            (22, Some(16)) => "handshake: ClientKeyExchange",
-            (22, _) => "handshake",
-            (20, _) => "ChangeCipherSpec (compatibility)",
-            (21, _) => "alert",
-            (23, _) => "encrypted record (handshake messages, then data)",
-            _ => "not a TLS record",
-        };
-        tracing::debug!(peer, bytes = len + 5, "TLS {dir} {what}");
-        rest = body.get(len..).unwrap_or_default();
-    }
-}
-
 impl Session for TlsServerSession {
     fn on_start(&mut self, _out: &mut Output) -> Flow {
         // A greeting waits, encrypted, until the handshake is done.
@@ -227,7 +210,7 @@ impl Session for TlsServerSession {
         }
         self.received += data.len() as u64;
         self.started.get_or_insert_with(self.clock);
-        narrate("recv", data, &self.peer);
+        self.story.0.feed("recv", data, &self.peer);
         let mut input = data;
         while !input.is_empty() {
             match self.conn.read_tls(&mut input) {
