@@ -58,6 +58,7 @@
 //! | exponential backoff as a pure policy | [`client::backoff`] |
 //! | load generation: closed and open loop, HdrHistogram percentiles | [`bench`](mod@bench) |
 //! | `getaddrinfo` / `gethostbyaddr` | [`resolve`] |
+//! | the kernel's evidence: `/proc/net/tcp` states and queues, `TCP_INFO` | [`kernel`] |
 //! | `struct.pack('!i')`: byte order | [`byteorder`] |
 //! | unknown host, refused, server down; usage errors | [`error`] |
 //! | exit codes and the errors that choose them | [`exit`] |
@@ -73,6 +74,7 @@ pub mod conn;
 pub mod duration;
 pub mod error;
 pub mod exit;
+pub mod kernel;
 pub mod logging;
 pub mod net;
 pub mod proto;

@@ -6,6 +6,7 @@ mod compare;
 mod framed;
 mod http;
 mod info;
+mod lesson;
 mod pictures;
 mod rpc;
 mod server;
@@ -37,6 +38,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::UdpClient(args) => udp::client(args),
         Command::Bench(args) if args.compare_modes => compare::run(&args, quiet),
         Command::Bench(args) => bench::run(args, quiet),
+        Command::Lesson(args) => lesson::run(&args, cli.verbose > 0),
         Command::Resolve(args) => info::resolve(args),
         Command::Byteorder(args) => info::byteorder(args),
         Command::Completions(args) => info::completions(args),

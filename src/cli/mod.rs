@@ -5,6 +5,7 @@ mod bench;
 mod client;
 mod framed;
 mod http;
+mod lesson;
 mod rpc;
 mod server;
 mod tools;
@@ -13,6 +14,7 @@ pub use bench::*;
 pub use client::*;
 pub use framed::*;
 pub use http::*;
+pub use lesson::*;
 pub use rpc::*;
 pub use server::*;
 pub use tools::*;
@@ -105,6 +107,7 @@ Examples:
   netlab udp-server                      # uppercase echo on UDP 127.0.0.1:1234
   netlab udp-client 127.0.0.1 hello      # prints HELLO
   netlab bench --compare-modes           # every server design under the same load, one table
+  netlab lesson                          # every lesson; netlab lesson NAME runs one and checks it
   netlab resolve localhost               # every getaddrinfo result
   netlab byteorder 1234                  # d2 04 00 00 / 00 00 04 d2
   netlab completions bash                # shell completions (bash, zsh, fish, powershell)
@@ -123,7 +126,7 @@ Try these first (the server in one terminal, the client in another):
   netlab bench --compare-modes --conns 8 --delay 100ms
 
 Commands: tcp-server, tcp-client, framed server|client, rpc server|call, http server|get, udp-server,
-udp-client, bench, resolve, byteorder, completions.
+udp-client, bench, lesson, resolve, byteorder, completions.
 `netlab --help` lists them; `netlab COMMAND --help` shows every flag with examples.";
 
 /// The subcommands.
@@ -159,6 +162,9 @@ pub enum Command {
     /// Shows a 32-bit integer in little-endian, big-endian and network byte order
     #[command(after_help = BYTEORDER_EXAMPLES)]
     Byteorder(ByteorderArgs),
+    /// Runs a lesson by itself on loopback, narrates it, and checks that its effect happened
+    #[command(after_help = LESSON_EXAMPLES)]
+    Lesson(LessonArgs),
     /// Prints shell completions for bash, zsh, fish or powershell
     #[command(after_help = COMPLETIONS_EXAMPLES)]
     Completions(CompletionsArgs),
