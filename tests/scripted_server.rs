@@ -132,7 +132,8 @@ impl Session for Scripted {
     }
 }
 
-/// With `NETLAB_SCRIPTED="MODE SCRIPT DELAY_MS"`: serves that script until
+/// With `NETLAB_SCRIPTED="MODE SCRIPT DELAY_MS"` (and `NETLAB_SCRIPTED_TLS`
+/// to serve it under TLS): serves that script until
 /// SIGTERM. Without it (as `cargo test` runs it, with whatever filter
 /// arguments) it does nothing.
 fn main() {
@@ -164,13 +165,31 @@ fn main() {
     opts.cfg.delay = Duration::from_millis(delay);
     // A forked child left behind by a failed test ends by itself soon.
     opts.cfg.idle_timeout = Some(Duration::from_secs(20));
-    let factory = Arc::new(move |_: &_| {
-        Box::new(Scripted {
+    // NETLAB_SCRIPTED_TLS: the same script inside a TLS session (a self-signed certificate).
+    let tls = std::env::var_os("NETLAB_SCRIPTED_TLS").map(|_| {
+        netlab::tls::server_identity(None, &[])
+            .expect("a self-signed certificate")
+            .config
+    });
+    let factory = Arc::new(move |info: &netlab::proto::ConnInfo| {
+        let inner = Box::new(Scripted {
             script,
             held: 0,
             calls: 0,
             streamed: None,
-        }) as Box<dyn Session>
+        }) as Box<dyn Session>;
+        match &tls {
+            None => inner,
+            Some(config) => Box::new(
+                netlab::tls::TlsServerSession::new(
+                    Arc::clone(config),
+                    inner,
+                    format!("{:?}", info.peer),
+                    std::time::SystemTime::now,
+                )
+                .expect("a TLS session"),
+            ),
+        }
     });
     let shutdown = Shutdown::with_signals().expect("signals");
     edge::serve(&opts, factory, shutdown).expect("serve");

@@ -110,6 +110,8 @@ impl TlsServerSession {
 
     /// The inner session is done and has nothing more to stream: close_notify.
     fn notify(&mut self, out: &mut Output) {
+        // The inner session's last words go first: rustls takes nothing after close_notify.
+        self.flush(out);
         if !self.notified {
             self.notified = true;
             self.conn.send_close_notify();
