@@ -12,6 +12,7 @@ mod conformance;
 mod framed;
 mod hostile;
 mod http;
+mod lesson;
 mod modes;
 mod regressions;
 mod rpc;

@@ -1,7 +1,8 @@
 //! The server designs: the same four clients against a server whose every
 //! reply takes a while (`--delay`), so the design shows in when the replies
 //! come; the kernel's listen queue (Recv-Q of the listener in
-//! `/proc/net/tcp`) shows who waits where.
+//! `/proc/net/tcp`) shows who waits where. What each design costs is in
+//! `costs`.
 
 use super::kit::{Child, Run, secs};
 use serde_json::json;
@@ -76,7 +77,7 @@ fn gaps(times: &[f64]) -> Vec<f64> {
     times.windows(2).filter_map(|w| Some(w.get(1)? - w.first()?)).collect()
 }
 
-fn design(run: &mut Run, mode: &str, extra: &[&str], question: &str) -> anyhow::Result<Vec<f64>> {
+pub(super) fn design(run: &mut Run, mode: &str, extra: &[&str], question: &str) -> anyhow::Result<Vec<f64>> {
     let delay = format!("{}ms", DELAY.as_millis());
     let mut args = vec!["tcp-server", "--mode", mode, "--delay", &delay];
     args.extend_from_slice(extra);
@@ -95,7 +96,7 @@ fn design(run: &mut Run, mode: &str, extra: &[&str], question: &str) -> anyhow::
 }
 
 /// A control runs the lesson with another design, where the effect should vanish.
-fn mode_or<'a>(run: &Run, mode: &'a str, control: &'a str) -> &'a str {
+pub(super) fn mode_or<'a>(run: &Run, mode: &'a str, control: &'a str) -> &'a str {
     if run.control() { control } else { mode }
 }
 
@@ -183,20 +184,4 @@ pub fn pool(run: &mut Run) -> anyhow::Result<bool> {
         "two workers serve two clients at a time, the others wait in the backlog",
         "two and two",
     ))
-}
-
-pub fn uring(run: &mut Run) -> anyhow::Result<bool> {
-    Ok(run.verdict(false, "not written yet"))
-}
-
-pub fn c10k(run: &mut Run) -> anyhow::Result<bool> {
-    Ok(run.verdict(false, "not written yet"))
-}
-
-pub fn compare_modes(run: &mut Run) -> anyhow::Result<bool> {
-    Ok(run.verdict(false, "not written yet"))
-}
-
-pub fn open_loop(run: &mut Run) -> anyhow::Result<bool> {
-    Ok(run.verdict(false, "not written yet"))
 }

@@ -380,8 +380,11 @@ fn collect(
 ) {
     std::thread::spawn(move || {
         let mut lines = BufReader::new(from);
-        let mut line = String::new();
-        while matches!(lines.read_line(&mut line), Ok(n) if n > 0) {
+        let mut raw = Vec::new();
+        // Bytes, not text: a child may print any byte (shown lossily).
+        while matches!(lines.read_until(b'\n', &mut raw), Ok(n) if n > 0) {
+            let line = String::from_utf8_lossy(&raw).into_owned();
+            raw.clear();
             if let Some(tx) = &ready {
                 let _ = tx.send(line.clone());
             }
@@ -391,7 +394,6 @@ fn collect(
             if let Ok(mut all) = into.lock() {
                 all.push_str(&line);
             }
-            line.clear();
         }
     });
 }
@@ -424,4 +426,24 @@ pub fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
 /// Seconds with two decimals, as the narration prints times.
 pub fn secs(d: Duration) -> String {
     format!("{:.2} s", d.as_secs_f64())
+}
+
+/// `python3 -c CODE ARGS...`'s stdout: the independent reference (killed after 5 s).
+pub fn python(code: &str, args: &[&str]) -> anyhow::Result<String> {
+    let mut child = Command::new("python3")
+        .arg("-c")
+        .arg(code)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("python3 is the reference this lesson compares with")?;
+    if !wait_until(Duration::from_secs(5), || !matches!(child.try_wait(), Ok(None))) {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output()?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    anyhow::ensure!(out.status.success(), "python3 failed ({}): {}", out.status, err.trim());
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }

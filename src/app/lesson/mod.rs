@@ -5,13 +5,19 @@
 //! each verdict is seen to fail).
 
 mod against;
+mod against_http;
+mod costs;
 mod designs;
 mod framing;
-#[allow(dead_code)] // until every lesson is written
 mod kit;
+mod names;
+mod peers;
+mod rpc;
 mod stream;
 mod udp;
+mod udp_wait;
 mod web;
+mod wire;
 
 use crate::cli::LessonArgs;
 use kit::{Run, Telling};
@@ -65,7 +71,7 @@ pub const ALL: &[Lesson] = &[
     ),
     lesson(
         "thread",
-        2,
+        1,
         "a thread per client: every client is answered at once",
         designs::thread,
     ),
@@ -77,22 +83,22 @@ pub const ALL: &[Lesson] = &[
     ),
     lesson(
         "poll",
-        2,
+        1,
         "an event loop: one thread answers every client at once, a delay is a timer",
         designs::poll,
     ),
-    lesson("fork", 2, "a process per client, reaped when it ends", designs::fork),
+    lesson("fork", 1, "a process per client, reaped when it ends", designs::fork),
     lesson(
         "uring",
-        4,
+        3,
         "readiness vs completion: the same answers with far fewer system calls",
-        designs::uring,
+        costs::uring,
     ),
     lesson(
         "c10k",
-        6,
+        2,
         "one event-loop thread holds thousands of idle clients in a few MiB",
-        designs::c10k,
+        costs::c10k,
     ),
     graded(
         "half-close",
@@ -109,7 +115,7 @@ pub const ALL: &[Lesson] = &[
     ),
     lesson(
         "back-pressure",
-        3,
+        1,
         "a client that never reads: the server stops reading it and memory stays flat",
         stream::back_pressure,
     ),
@@ -121,7 +127,7 @@ pub const ALL: &[Lesson] = &[
     ),
     lesson(
         "reuseaddr",
-        3,
+        1,
         "SO_REUSEADDR: restarting a server while TIME_WAIT lingers",
         stream::reuseaddr,
     ),
@@ -149,32 +155,37 @@ pub const ALL: &[Lesson] = &[
         "silent-server",
         4,
         "giving up on a server that never answers: five sends over 3.1 s",
-        udp::silent_server,
+        udp_wait::silent_server,
     ),
     lesson(
         "stale-replies",
-        2,
+        1,
         "a late answer to a resend is never taken for the next reply",
-        udp::stale_replies,
+        udp_wait::stale_replies,
     ),
-    lesson("rtt", 2, "round-trip times and loss, as ping prints them", udp::rtt),
+    lesson(
+        "rtt",
+        1,
+        "round-trip times and loss, as ping prints them",
+        udp_wait::rtt,
+    ),
     lesson(
         "broadcast",
-        2,
+        1,
         "one datagram to every host of a network, every reply with its sender",
-        udp::broadcast,
+        udp_wait::broadcast,
     ),
     lesson(
         "resolve",
         1,
         "getaddrinfo: one name, several addresses and socket types",
-        udp::resolve,
+        names::resolve,
     ),
     lesson(
         "byte-order",
         1,
         "the same integer in little-endian, big-endian and network order",
-        udp::byte_order,
+        names::byte_order,
     ),
     graded(
         "framing",
@@ -197,7 +208,7 @@ pub const ALL: &[Lesson] = &[
     ),
     lesson(
         "nagle",
-        4,
+        3,
         "the Nagle trap: two small writes and a delayed ACK cost 40 ms a request",
         framing::nagle,
     ),
@@ -211,33 +222,33 @@ pub const ALL: &[Lesson] = &[
         "rpc",
         1,
         "remote calls, almost transparent: Python's own client, and the right roots",
-        web::rpc,
-        against::rpc,
+        rpc::rpc,
+        against_http::rpc,
     ),
     lesson(
         "rpc-wire",
         1,
         "what goes on the wire: the XML of every call",
-        web::rpc_wire,
+        rpc::rpc_wire,
     ),
     lesson(
         "keep-alive",
-        2,
+        1,
         "keep-alive: a hundred calls over one connection",
-        web::keep_alive,
+        rpc::keep_alive,
     ),
     lesson(
         "faults",
         1,
         "faults, not dropped connections: errors that travel as answers",
-        web::faults,
+        rpc::faults,
     ),
     graded(
         "web-server",
         1,
         "the simplest web server: a directory listing and a file with its type",
         web::web_server,
-        against::http,
+        against_http::http,
     ),
     lesson(
         "browser-head",
@@ -254,27 +265,27 @@ pub const ALL: &[Lesson] = &[
     ),
     lesson(
         "http-nagle",
-        5,
+        3,
         "Nagle meets HTTP/1.1: a head and a body in two writes",
-        web::http_nagle,
+        wire::http_nagle,
     ),
     lesson(
         "tls-handshake",
-        2,
+        1,
         "what a TLS handshake is: the records, one round trip, and trust",
-        web::tls_handshake,
+        wire::tls_handshake,
     ),
     lesson(
         "compare-modes",
-        6,
+        5,
         "the designs side by side under the same load",
-        designs::compare_modes,
+        costs::compare_modes,
     ),
     lesson(
         "open-loop",
         7,
         "closed vs open loop: a stalled server hides in one and shows in the other",
-        designs::open_loop,
+        costs::open_loop,
     ),
 ];
 
@@ -296,7 +307,7 @@ pub fn run(args: &LessonArgs, verbose: bool) -> anyhow::Result<()> {
     kit::stop_all_on_signals()?;
     let mut run = Run::new(telling)?;
     let ok = match (&args.against, lesson.against) {
-        (Some(target), Some(grade)) => introduce(&run, lesson, "graded against ").and_then(|()| {
+        (Some(target), Some(grade)) => introduce(&run, lesson, ", graded against another server").and_then(|()| {
             run.say(&format!("the server under test: {target}"));
             grade(&mut run, target)
         }),
