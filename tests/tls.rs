@@ -524,3 +524,128 @@ fn tls_stream_client_moves_megabytes_both_ways() {
     let (status, stderr) = server.terminate();
     assert!(status.success() && !stderr.contains("panicked"), "{stderr}");
 }
+
+/// `openssl s_server` on an ephemeral port, killed when dropped.
+struct SServer {
+    child: std::process::Child,
+    port: String,
+}
+
+impl SServer {
+    fn start(cert: &str, key: &str, mode: &str) -> SServer {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new("openssl")
+            .args(["s_server", "-accept", "127.0.0.1:0", "-cert", cert, "-key", key, mode])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("openssl s_server");
+        let out = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                if let Some(port) = line.strip_prefix("ACCEPT 127.0.0.1:") {
+                    let _ = tx.send(port.to_string());
+                }
+            }
+        });
+        let port = rx
+            .recv_timeout(Duration::from_secs(15))
+            .expect("s_server's ACCEPT line");
+        SServer { child, port }
+    }
+}
+
+impl Drop for SServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// netlab's clients complete handshakes and exchanges with `openssl s_server`:
+/// `-rev` answers each line reversed, `-www` an HTML status page.
+#[test]
+fn netlab_clients_against_openssl_s_server() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (cert, key) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+    let (cert_s, key_s) = (cert.to_str().expect("path"), key.to_str().expect("path"));
+    let mut make = std::process::Command::new("openssl");
+    make.args([
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ])
+    .args([
+        "-keyout",
+        key_s,
+        "-out",
+        cert_s,
+        "-days",
+        "30",
+        "-subj",
+        "/CN=localhost",
+    ])
+    .args(["-addext", "subjectAltName=DNS:localhost"]);
+    assert!(run(make, b"", Duration::from_secs(30)).status.success());
+    let rev = SServer::start(cert_s, key_s, "-rev");
+    let client = netlab(&["tcp-client", "localhost", "-p", &rev.port, "--tls", "--cacert", cert_s]);
+    let out = run(client, b"hello\n", Duration::from_secs(20));
+    assert_eq!(
+        (code(&out), text(&out.stdout).as_str()),
+        (0, "olleh\n"),
+        "{}",
+        text(&out.stderr)
+    );
+    let www = SServer::start(cert_s, key_s, "-www");
+    let url = format!("https://localhost:{}/", www.port);
+    let out = netlab_out(&["http", "get", &url, "--cacert", cert_s]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("<HTML>"), "{}", text(&out.stdout));
+}
+
+/// A client that sends garbage records after its handshake, and one whose
+/// handshake stops halfway, each close only their own connection: the next
+/// client is served, in a blocking mode and an event-driven one.
+#[test]
+fn garbage_after_the_handshake_and_a_cut_handshake_close_only_their_own() {
+    let dir = tempfile::tempdir().expect("dir");
+    let cert = dir.path().join("c.pem");
+    let cert_s = cert.to_str().expect("path");
+    let script = r#"
+import os, socket, ssl, sys
+port, cafile = int(sys.argv[1]), sys.argv[2]
+ctx = ssl.create_default_context(cafile=cafile)
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10), server_hostname="localhost")
+s.sendall(b"ok")
+got = s.recv(10)
+os.write(s.fileno(), b"\x17\x03\x03\x00\x20" + b"\xaa" * 32)
+try:
+    after = s.recv(10)
+except (ssl.SSLError, OSError):
+    after = b""
+cut = socket.create_connection(("127.0.0.1", port), timeout=10)
+cut.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x11" * 40)
+cut.close()
+print(got.decode(), len(after))
+"#;
+    for mode in ["thread", "poll"] {
+        let server = Server::start(&["tcp-server", "--mode", mode, "--tls", "--write-cert", cert_s]);
+        let out = python(script, &[&server.port(), cert_s], b"");
+        assert_eq!(text(&out.stdout).trim(), "OK 0", "{mode}: {}", text(&out.stderr));
+        let next = python(UPPER_OVER_TLS, &[&server.port(), cert_s], b"");
+        assert!(text(&next.stdout).starts_with("True"), "{mode}: {}", text(&next.stderr));
+        assert!(
+            server.wait_for_stderr("TLS failed", Duration::from_secs(10)),
+            "{mode}: the garbage is logged: {}",
+            server.stderr_text()
+        );
+        let (status, stderr) = server.terminate();
+        assert!(status.success() && !stderr.contains("panicked"), "{mode}: {stderr}");
+    }
+}
