@@ -298,3 +298,22 @@ fn against_tutorial_servers_names_the_failed_check() {
         );
     }
 }
+
+/// `netlab -v lesson`: the children's socket calls are relayed on stderr,
+/// and the verdict is unchanged.
+#[test]
+fn verbose_lesson_shows_the_socket_calls() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let out = run(netlab(&["-v", "lesson", "half-close"]), b"", Duration::from_secs(60));
+    assert_eq!(code(&out), 0, "{}", text(&out.stdout));
+    let calls = text(&out.stderr);
+    for call in [
+        "bind + listen",
+        "accept",
+        "recv bytes=3",
+        "send bytes=3",
+        "recv 0 bytes (EOF)",
+    ] {
+        assert!(calls.contains(call), "{call} in:\n{calls}");
+    }
+}

@@ -87,7 +87,8 @@ fn per_request(run: &mut Run, mode: &str) -> anyhow::Result<f64> {
         &format!("a {mode} server under load (20 clients for 1 s), strace counting its system calls"),
         "how many system calls will each request cost it?",
     );
-    let server = run.server(&["tcp-server", "--mode", mode])?;
+    // -q even under `lesson -v`: a log line is a write system call too.
+    let server = run.server(&["tcp-server", "--mode", mode, "-q"])?;
     let (pid, port, out) = (server.pid(), server.port_arg(), run.path(&format!("strace-{mode}")));
     let strace = Strace::attach(pid, &out)?;
     run.say(&format!("strace -c -f -p {pid}: attached, counting"));

@@ -239,7 +239,7 @@ pub fn length_claim(run: &mut Run) -> anyhow::Result<bool> {
     let lines: Vec<String> = server
         .log()
         .lines()
-        .filter(|l| l.contains("limit"))
+        .filter(|l| l.contains("WARN") && l.contains("limit"))
         .map(str::to_string)
         .collect();
     run.observe(

@@ -225,7 +225,10 @@ pub struct Child {
 impl Child {
     fn spawn(args: &[String], relay: bool, stdin: Stdio) -> anyhow::Result<Child> {
         let exe = std::env::current_exe().context("cannot find this program")?;
+        // `lesson -v`: every child tells its socket calls (-vv), relayed to our stderr.
+        let calls: &[&str] = if relay { &["-vv"] } else { &[] };
         let mut child = Command::new(exe)
+            .args(calls)
             .args(args)
             .stdin(stdin)
             .stdout(Stdio::piped())
