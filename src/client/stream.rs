@@ -193,7 +193,8 @@ impl TlsPump {
         use std::os::fd::AsFd as _;
         let mut buf = vec![0u8; 64 * 1024];
         loop {
-            let sending = tls.conn.wants_write();
+            // Input rustls could not take yet counts as sending: its turn comes with POLLOUT.
+            let sending = tls.conn.wants_write() || !self.carry.is_empty();
             let mut sock_wants = PollFlags::POLLIN;
             sock_wants.set(PollFlags::POLLOUT, sending);
             let take_input = !self.input_done && !sending && self.carry.is_empty();

@@ -44,7 +44,8 @@ impl io::Write for TlsStream {
 impl Drop for TlsStream {
     fn drop(&mut self) {
         // Does nothing when it (or a fatal alert) was sent already. Best
-        // effort: a server that is gone has nobody left to tell.
+        // effort, and never long: a server that stopped reading is not waited for.
+        let _ = self.0.sock.set_write_timeout(Some(std::time::Duration::from_secs(1)));
         self.0.conn.send_close_notify();
         while self.0.conn.wants_write() {
             if self.0.conn.write_tls(&mut self.0.sock).is_err() {

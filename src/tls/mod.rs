@@ -168,7 +168,7 @@ pub fn client_config(trust: &Trust) -> Result<Arc<rustls::ClientConfig>, TlsErro
 /// `--cacert FILE`: the usual chain check against the file's certificates,
 /// and, as curl and OpenSSL do, a server certificate that is itself in the
 /// file is trusted even when it says it is a CA (what plain `openssl req
-/// -x509` makes); its names and dates are still checked.
+/// -x509` makes); its names, dates and handshake signature are still checked.
 #[derive(Debug)]
 struct FileTrust {
     webpki: Arc<rustls::client::WebPkiServerVerifier>,
@@ -188,10 +188,18 @@ impl rustls::client::danger::ServerCertVerifier for FileTrust {
         let checked = self
             .webpki
             .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now);
+        let ca_as_server = |e: &rustls::OtherError| {
+            matches!(
+                e.0.downcast_ref::<webpki::Error>(),
+                Some(webpki::Error::CaUsedAsEndEntity)
+            )
+        };
         match checked {
-            // webpki's CaUsedAsEndEntity comes as `Other`.
-            Err(rustls::Error::InvalidCertificate(E::Other(_)))
-                if self.pinned.iter().any(|p| p.as_ref() == end_entity.as_ref()) =>
+            // webpki checks the dates before it finds the certificate is a CA
+            // (so an expired one is refused as expired); this is the one
+            // refusal a certificate found in the file itself is forgiven.
+            Err(rustls::Error::InvalidCertificate(E::Other(e)))
+                if ca_as_server(&e) && self.pinned.iter().any(|p| p.as_ref() == end_entity.as_ref()) =>
             {
                 let parsed = rustls::server::ParsedCertificate::try_from(end_entity)?;
                 rustls::client::verify_server_name(&parsed, server_name)?;
@@ -261,5 +269,60 @@ impl rustls::client::danger::ServerCertVerifier for NoVerification {
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls::client::danger::ServerCertVerifier as _;
+
+    /// A CA:TRUE certificate for localhost, valid from `from` to `until` (years).
+    fn ca_cert(from: i32, until: i32) -> CertificateDer<'static> {
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.not_before = rcgen::date_time_ymd(from, 1, 1);
+        params.not_after = rcgen::date_time_ymd(until, 1, 1);
+        let key = rcgen::KeyPair::generate().unwrap();
+        params.self_signed(&key).unwrap().der().clone()
+    }
+
+    fn verify(cert: &CertificateDer<'static>, name: &str) -> Result<(), rustls::Error> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert.clone()).unwrap();
+        let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
+            .build()
+            .unwrap();
+        let trust = FileTrust {
+            webpki,
+            pinned: vec![cert.clone()],
+        };
+        let name = ServerName::try_from(name.to_string()).unwrap();
+        trust
+            .verify_server_cert(cert, &[], &name, &[], UnixTime::now())
+            .map(|_| ())
+    }
+
+    #[test]
+    fn a_self_made_ca_certificate_in_the_file_is_trusted_for_its_names_and_dates_only() {
+        assert!(verify(&ca_cert(2020, 2090), "localhost").is_ok());
+        assert!(
+            matches!(
+                verify(&ca_cert(2020, 2090), "example.org"),
+                Err(rustls::Error::InvalidCertificate(
+                    rustls::CertificateError::NotValidForName | rustls::CertificateError::NotValidForNameContext { .. }
+                ))
+            ),
+            "a name it does not carry"
+        );
+        assert!(
+            matches!(
+                verify(&ca_cert(2001, 2002), "localhost"),
+                Err(rustls::Error::InvalidCertificate(
+                    rustls::CertificateError::Expired | rustls::CertificateError::ExpiredContext { .. }
+                ))
+            ),
+            "expired"
+        );
     }
 }

@@ -8,10 +8,14 @@ use super::kit::Run;
 use serde_json::json;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-/// How long one exchange may take before the check fails.
+/// How long the server may stay silent before the check fails.
 const PATIENCE: Duration = Duration::from_secs(3);
+/// How long one check may take in all.
+pub(super) const CHECK_LIMIT: Duration = Duration::from_secs(10);
+/// The most a check reads (the largest reply a check expects is 4 MiB).
+pub(super) const CAP: usize = 16 << 20;
 
 /// One check: its name, why it matters, and how to run it.
 pub(super) struct Check<'a> {
@@ -54,14 +58,26 @@ pub(super) fn grade(run: &mut Run, checks: Vec<Check<'_>>) -> bool {
 }
 
 pub(super) fn addr(target: &str) -> anyhow::Result<SocketAddr> {
-    let full = if target.contains(':') {
-        target.to_string()
-    } else {
+    let full = if target.parse::<u16>().is_ok() {
         format!("127.0.0.1:{target}")
+    } else {
+        target.to_string()
     };
-    full.to_socket_addrs()?
-        .next()
-        .ok_or_else(|| anyhow::anyhow!("'{target}' names no address"))
+    let all: Vec<SocketAddr> = full
+        .to_socket_addrs()
+        .map_err(|e| anyhow::anyhow!("'{target}': {e} (give HOST:PORT, such as 127.0.0.1:9000 or [::1]:9000)"))?
+        .collect();
+    // Every address in turn, as clients do: the first that accepts a TCP
+    // connection (for UDP, where nothing accepts, the first one).
+    let first = all
+        .first()
+        .copied()
+        .ok_or_else(|| anyhow::anyhow!("'{target}' names no address"))?;
+    Ok(all
+        .iter()
+        .copied()
+        .find(|a| TcpStream::connect_timeout(a, Duration::from_secs(1)).is_ok())
+        .unwrap_or(first))
 }
 
 pub(super) fn connect(to: SocketAddr) -> Result<TcpStream, String> {
@@ -71,18 +87,64 @@ pub(super) fn connect(to: SocketAddr) -> Result<TcpStream, String> {
     Ok(s)
 }
 
-/// Reads until the server closes (or `PATIENCE` passes with nothing new).
-fn read_to_end(s: &mut TcpStream) -> Result<Vec<u8>, String> {
-    let mut got = Vec::new();
-    match s.read_to_end(&mut got) {
-        Ok(_) => Ok(got),
-        Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => Err(format!(
-            "no close after {} s ({} bytes came): the server did not end the reply",
-            PATIENCE.as_secs(),
-            got.len()
-        )),
-        Err(e) => Err(format!("{e} after {} bytes", got.len())),
+/// Reads until the server closes, keeping what came before in `got`: at
+/// most `CAP` bytes and `CHECK_LIMIT` in all (a server that trickles or sends
+/// forever fails the check, it does not hold the grader).
+pub(super) fn read_to_close(s: &mut TcpStream, mut got: Vec<u8>) -> Result<Vec<u8>, String> {
+    let deadline = Instant::now() + CHECK_LIMIT;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        if got.len() > CAP {
+            return Err(format!(
+                "more than {} MiB came and no end: the reply never ends",
+                CAP >> 20
+            ));
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(format!(
+                "still sending after {} s ({} bytes came): the reply never ends",
+                CHECK_LIMIT.as_secs(),
+                got.len()
+            ));
+        }
+        s.set_read_timeout(Some(PATIENCE.min(left)))
+            .map_err(|e| e.to_string())?;
+        match s.read(&mut buf) {
+            Ok(0) => return Ok(got),
+            Ok(n) => got.extend_from_slice(buf.get(..n).unwrap_or_default()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                return Err(format!(
+                    "no close after {} s ({} bytes came): the server did not end the reply",
+                    PATIENCE.as_secs(),
+                    got.len()
+                ));
+            }
+            Err(e) => return Err(format!("{e} after {} bytes", got.len())),
+        }
     }
+}
+
+/// A socket read with an end: past `until`, every read times out.
+struct Deadline<'a> {
+    s: &'a mut TcpStream,
+    until: Instant,
+}
+
+impl Read for Deadline<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "the check's time is up"));
+        }
+        self.s.set_read_timeout(Some(left.min(PATIENCE)))?;
+        self.s.read(buf)
+    }
+}
+
+fn read_to_end(s: &mut TcpStream) -> Result<Vec<u8>, String> {
+    read_to_close(s, Vec::new())
 }
 
 /// Sends `pieces` with a pause between them, half-closes, reads to the end.
@@ -220,7 +282,12 @@ fn datagram(to: SocketAddr, send: &[u8], want: &[u8]) -> Result<(), String> {
 
 /// One request and its answer, with two resends (UDP may lose either).
 fn ask(to: SocketAddr, send: &[u8]) -> Result<Vec<u8>, String> {
-    let s = UdpSocket::bind((to.ip(), 0)).map_err(|e| e.to_string())?;
+    let any: SocketAddr = if to.is_ipv4() {
+        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let s = UdpSocket::bind(any).map_err(|e| e.to_string())?;
     s.connect(to).map_err(|e| e.to_string())?;
     s.set_read_timeout(Some(Duration::from_millis(700)))
         .map_err(|e| e.to_string())?;
@@ -292,7 +359,12 @@ fn blocks(to: SocketAddr, send: &[&[u8]], want: &[&[u8]]) -> Result<(), String> 
 
 fn read_blocks(s: &mut TcpStream, want: &[&[u8]]) -> Result<(), String> {
     for w in want {
-        let got = netlab::client::framed::get_block(s, 64 << 20).map_err(|e| e.to_string())?;
+        let mut bounded = Deadline {
+            s: &mut *s,
+            until: Instant::now() + CHECK_LIMIT,
+        };
+        // The largest reply a check expects is 1 MiB.
+        let got = netlab::client::framed::get_block(&mut bounded, 2 << 20).map_err(|e| e.to_string())?;
         if got != *w {
             return Err(format!("wanted {}, got {}", shown(w), shown(&got)));
         }

@@ -2,10 +2,11 @@
 //! file server (`web-server`), spoken as raw HTTP/1.1 over a socket so that
 //! nothing between the check and the server tidies a request up.
 
-use super::against::{addr, check, connect, grade};
+use super::against::{CAP, CHECK_LIMIT, addr, check, connect, grade};
 use super::kit::Run;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
 
 /// An HTTP answer: status and body (read by its Content-Length, or to the close).
 struct Answer {
@@ -13,8 +14,22 @@ struct Answer {
     body: Vec<u8>,
 }
 
-/// Reads one response; `head_only` for HEAD (no body follows whatever the headers say).
+/// One read before `deadline` (and at most `PATIENCE` of silence).
+fn read_some(s: &mut TcpStream, chunk: &mut [u8], deadline: Instant) -> Result<usize, String> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(format!("the answer did not end within {} s", CHECK_LIMIT.as_secs()));
+    }
+    s.set_read_timeout(Some(left.min(Duration::from_secs(3))))
+        .map_err(|e| e.to_string())?;
+    s.read(chunk).map_err(|e| format!("no answer: {e}"))
+}
+
+/// Reads one response; `head_only` for HEAD (no body follows whatever the
+/// headers say). Interim 1xx answers are skipped; a chunked body is read to
+/// its last chunk and kept as it came; at most `CAP` bytes in `CHECK_LIMIT`.
 fn response(s: &mut TcpStream, head_only: bool) -> Result<Answer, String> {
+    let deadline = Instant::now() + CHECK_LIMIT;
     let mut buf = Vec::new();
     let mut chunk = [0u8; 16 * 1024];
     loop {
@@ -22,36 +37,60 @@ fn response(s: &mut TcpStream, head_only: bool) -> Result<Answer, String> {
         let mut r = httparse::Response::new(&mut headers);
         if let Ok(httparse::Status::Complete(at)) = r.parse(&buf) {
             let status = r.code.unwrap_or(0);
-            let length = r
-                .headers
-                .iter()
-                .find(|h| h.name.eq_ignore_ascii_case("content-length"))
-                .and_then(|h| std::str::from_utf8(h.value).ok()?.trim().parse::<usize>().ok());
-            let mut body = buf.split_off(at);
-            let Some(length) = length.filter(|_| !head_only) else {
-                if !head_only {
-                    s.read_to_end(&mut body).map_err(|e| format!("reading the body: {e}"))?;
-                }
-                return Ok(Answer { status, body });
+            let header = |name: &str| {
+                r.headers
+                    .iter()
+                    .find(|h| h.name.eq_ignore_ascii_case(name))
+                    .and_then(|h| std::str::from_utf8(h.value).ok())
+                    .map(str::trim)
             };
-            while body.len() < length {
-                let n = s.read(&mut chunk).map_err(|e| format!("reading the body: {e}"))?;
+            let length = header("content-length").and_then(|v| v.parse::<usize>().ok());
+            let chunked = header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
+            let mut body = buf.split_off(at);
+            if (100..200).contains(&status) {
+                buf = body; // an interim answer: the real one follows
+                continue;
+            }
+            if head_only {
+                return Ok(Answer {
+                    status,
+                    body: Vec::new(),
+                });
+            }
+            let done = |b: &[u8]| match (length, chunked) {
+                (_, true) => b.ends_with(b"0\r\n\r\n"),
+                (Some(n), false) => b.len() >= n,
+                (None, false) => false,
+            };
+            if length.is_some_and(|n| n > CAP) {
+                return Err(format!(
+                    "Content-Length {} is more than this check reads",
+                    length.unwrap_or(0)
+                ));
+            }
+            while !done(&body) {
+                if body.len() > CAP {
+                    return Err(format!("more than {} MiB of body and no end", CAP >> 20));
+                }
+                let n = read_some(s, &mut chunk, deadline)?;
+                if n == 0 && (length.is_some() || chunked) {
+                    return Err(format!("closed after {} body bytes, before the body's end", body.len()));
+                }
                 if n == 0 {
-                    return Err(format!("closed after {} of {length} body bytes", body.len()));
+                    break; // the body ends with the connection
                 }
                 body.extend_from_slice(chunk.get(..n).unwrap_or_default());
             }
-            body.truncate(length);
+            body.truncate(length.unwrap_or(body.len()));
             return Ok(Answer { status, body });
         }
         if buf.len() > 64 * 1024 {
             return Err("a response head over 64 KiB".into());
         }
-        match s.read(&mut chunk) {
-            Ok(0) if buf.is_empty() => return Err("the server closed without answering".into()),
-            Ok(0) => return Err("the server closed in the middle of a response head".into()),
-            Ok(n) => buf.extend_from_slice(chunk.get(..n).unwrap_or_default()),
-            Err(e) => return Err(format!("no answer: {e}")),
+        match read_some(s, &mut chunk, deadline)? {
+            0 if buf.is_empty() => return Err("the server closed without answering".into()),
+            0 => return Err("the server closed in the middle of a response head".into()),
+            n => buf.extend_from_slice(chunk.get(..n).unwrap_or_default()),
         }
     }
 }

@@ -19,8 +19,7 @@ struct Strace(std::process::Child);
 
 impl Drop for Strace {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        super::kit::forget(&mut self.0);
     }
 }
 
@@ -28,14 +27,15 @@ impl Strace {
     /// Attaches to `pid`, to count into `out`; the error says why it could not.
     fn attach(pid: u32, out: &str) -> anyhow::Result<Strace> {
         let log = format!("{out}.err");
-        let mut strace = Command::new("strace")
-            .args(["-c", "-f", "-p", &pid.to_string(), "-o", out])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log)?)
-            .spawn()
-            .map(Strace)
-            .map_err(|e| anyhow::anyhow!("strace cannot be started ({e}): install strace"))?;
+        let mut strace = super::kit::spawn_watched(
+            Command::new("strace")
+                .args(["-c", "-f", "-p", &pid.to_string(), "-o", out])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log)?),
+        )
+        .map(Strace)
+        .map_err(|e| anyhow::anyhow!("strace cannot be started ({e}): install strace"))?;
         let said = || std::fs::read_to_string(&log).unwrap_or_default();
         let running = |s: &mut Strace| matches!(s.0.try_wait(), Ok(None));
         wait_until(Duration::from_secs(5), || {

@@ -9,31 +9,51 @@ use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
+
+/// How much of a child's output is kept.
+const KEEP: usize = 8 << 20;
 
 /// How long a server may take to print its ready line (a loaded machine).
 const READY_WITHIN: Duration = Duration::from_secs(10);
 
-/// Children still running, for the Ctrl-C path; and the temporary directory.
+/// Children still running (each the leader of its own process group), for
+/// the Ctrl-C path; the temporary directory; whether events are JSON.
 static LIVE: Mutex<Vec<u32>> = Mutex::new(Vec::new());
 static TMP: Mutex<Option<PathBuf>> = Mutex::new(None);
+static JSON: AtomicBool = AtomicBool::new(false);
 
-/// On SIGINT/SIGTERM: stop every child, remove the directory, exit 130.
+/// On SIGINT/SIGTERM: kill every child's whole process group (a bench's
+/// servers, a fork server's workers, strace, Python), remove the directory,
+/// say so as the last event, and exit 130 (SIGINT) or 143 (SIGTERM).
 pub fn stop_all_on_signals() -> anyhow::Result<()> {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let mut signals =
         signal_hook::iterator::Signals::new([SIGINT, SIGTERM]).context("cannot install signal handlers")?;
     std::thread::Builder::new().name("signals".into()).spawn(move || {
-        if signals.forever().next().is_some() {
+        if let Some(sig) = signals.forever().next() {
             for pid in LIVE.lock().map(|l| l.clone()).unwrap_or_default() {
-                kill(pid, nix::sys::signal::Signal::SIGKILL);
+                kill_group(pid, nix::sys::signal::Signal::SIGKILL);
             }
             if let Some(dir) = TMP.lock().ok().and_then(|t| t.clone()) {
                 let _ = std::fs::remove_dir_all(dir);
             }
-            println!("verdict: unexpected — interrupted; everything the lesson started was stopped");
-            std::process::exit(130);
+            let text = "verdict: unexpected — interrupted; everything the lesson started was stopped";
+            // The lock is held to the exit: no other event can follow this one.
+            let mut out = std::io::stdout().lock();
+            let _ = if JSON.load(Ordering::Relaxed) {
+                writeln!(
+                    out,
+                    "{}",
+                    json!({"step": 0, "t_ms": 0, "kind": "verdict", "text": text, "data": {"ok": false}})
+                )
+            } else {
+                writeln!(out, "{text}")
+            };
+            let _ = out.flush();
+            std::process::exit(128 + sig);
         }
     })?;
     Ok(())
@@ -42,6 +62,35 @@ pub fn stop_all_on_signals() -> anyhow::Result<()> {
 fn kill(pid: u32, sig: nix::sys::signal::Signal) {
     if let Ok(raw) = i32::try_from(pid) {
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(raw), sig);
+    }
+}
+
+/// `sig` to the process group `pid` leads.
+fn kill_group(pid: u32, sig: nix::sys::signal::Signal) {
+    if let Ok(raw) = i32::try_from(pid) {
+        let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(raw), sig);
+    }
+}
+
+/// Starts `cmd` as the leader of a process group of its own, remembered so
+/// that Ctrl-C stops it and everything it starts; [`forget`] it once it is
+/// stopped.
+pub fn spawn_watched(cmd: &mut Command) -> std::io::Result<std::process::Child> {
+    use std::os::unix::process::CommandExt as _;
+    let child = cmd.process_group(0).spawn()?;
+    if let Ok(mut live) = LIVE.lock() {
+        live.push(child.id());
+    }
+    Ok(child)
+}
+
+/// Stops what is left of `child`'s process group (SIGKILL) and forgets it.
+pub fn forget(child: &mut std::process::Child) {
+    let pid = child.id();
+    kill_group(pid, nix::sys::signal::Signal::SIGKILL);
+    let _ = child.wait();
+    if let Ok(mut live) = LIVE.lock() {
+        live.retain(|p| *p != pid);
     }
 }
 
@@ -75,6 +124,7 @@ impl Run {
         if let Ok(mut t) = TMP.lock() {
             *t = Some(tmp.path().to_path_buf());
         }
+        JSON.store(telling.json, Ordering::Relaxed);
         Ok(Run {
             telling,
             started: Instant::now(),
@@ -122,16 +172,13 @@ impl Run {
     /// to the learner first and Enter awaited.
     pub fn step(&mut self, text: &str, question: &str) {
         self.step += 1;
+        self.event("start", text, Value::Null);
         if self.telling.step && std::io::stdin().is_terminal() && !self.telling.json {
-            print!(
-                "\nstep {}: {text}\n  ? {question} (think, then press Enter) ",
-                self.step
-            );
+            print!("       ? {question} (think, then press Enter) ");
             let _ = std::io::stdout().flush();
             let mut answer = String::new();
             let _ = std::io::stdin().read_line(&mut answer);
         }
-        self.event("start", text, Value::Null);
     }
 
     /// Something seen, with its figures.
@@ -227,17 +274,15 @@ impl Child {
         let exe = std::env::current_exe().context("cannot find this program")?;
         // `lesson -v`: every child tells its socket calls (-vv), relayed to our stderr.
         let calls: &[&str] = if relay { &["-vv"] } else { &[] };
-        let mut child = Command::new(exe)
-            .args(calls)
-            .args(args)
-            .stdin(stdin)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .with_context(|| format!("cannot start netlab {}", args.join(" ")))?;
-        if let Ok(mut live) = LIVE.lock() {
-            live.push(child.id());
-        }
+        let mut child = spawn_watched(
+            Command::new(exe)
+                .args(calls)
+                .args(args)
+                .stdin(stdin)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped()),
+        )
+        .with_context(|| format!("cannot start netlab {}", args.join(" ")))?;
         let (tx, ready) = mpsc::channel();
         let out = Arc::new(Mutex::new(String::new()));
         let err = Arc::new(Mutex::new(String::new()));
@@ -366,10 +411,8 @@ impl Drop for Child {
             self.signal(nix::sys::signal::Signal::SIGTERM);
             self.wait(Duration::from_secs(5));
         }
-        let pid = self.child.id();
-        if let Ok(mut live) = LIVE.lock() {
-            live.retain(|p| *p != pid);
-        }
+        // Whatever it started and left behind (a fork server's children) goes too.
+        forget(&mut self.child);
     }
 }
 
@@ -378,7 +421,7 @@ impl Drop for Child {
 fn collect(
     from: impl Read + Send + 'static,
     into: Arc<Mutex<String>>,
-    ready: Option<mpsc::Sender<String>>,
+    mut ready: Option<mpsc::Sender<String>>,
     relay: Option<String>,
 ) {
     std::thread::spawn(move || {
@@ -388,14 +431,18 @@ fn collect(
         while matches!(lines.read_until(b'\n', &mut raw), Ok(n) if n > 0) {
             let line = String::from_utf8_lossy(&raw).into_owned();
             raw.clear();
-            if let Some(tx) = &ready {
+            // Only the first line can be the ready line.
+            if let Some(tx) = ready.take() {
                 let _ = tx.send(line.clone());
             }
             if let Some(who) = &relay {
                 eprint!("         | {who}: {line}");
             }
             if let Ok(mut all) = into.lock() {
-                all.push_str(&line);
+                // Kept up to a bound; past it the child's words are dropped, not its pipe.
+                if all.len() < KEEP {
+                    all.push_str(&line);
+                }
             }
         }
     });
@@ -433,19 +480,38 @@ pub fn secs(d: Duration) -> String {
 
 /// `python3 -c CODE ARGS...`'s stdout: the independent reference (killed after 5 s).
 pub fn python(code: &str, args: &[&str]) -> anyhow::Result<String> {
-    let mut child = Command::new("python3")
-        .arg("-c")
-        .arg(code)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("python3 is the reference this lesson compares with")?;
-    if !wait_until(Duration::from_secs(5), || !matches!(child.try_wait(), Ok(None))) {
-        let _ = child.kill();
-    }
-    let out = child.wait_with_output()?;
+    let mut child = spawn_watched(
+        Command::new("python3")
+            .arg("-c")
+            .arg(code)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    )
+    .context("python3 is the reference this lesson compares with")?;
+    let (mut stdout, mut stderr) = (child.stdout.take(), child.stderr.take());
+    // Its output is small: read to the end (the pipes close when it exits), with a time limit.
+    let read = std::thread::spawn(move || {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        if let Some(o) = stdout.as_mut() {
+            let _ = o.take(1 << 20).read_to_end(&mut out);
+        }
+        if let Some(e) = stderr.as_mut() {
+            let _ = e.take(1 << 20).read_to_end(&mut err);
+        }
+        (out, err)
+    });
+    let finished = wait_until(Duration::from_secs(5), || !matches!(child.try_wait(), Ok(None)));
+    let status = child.try_wait().ok().flatten();
+    forget(&mut child);
+    anyhow::ensure!(finished, "python3 did not finish within 5 s");
+    let (stdout, stderr) = read.join().unwrap_or_default();
+    let out = std::process::Output {
+        status: status.unwrap_or_default(),
+        stdout,
+        stderr,
+    };
     let err = String::from_utf8_lossy(&out.stderr);
     anyhow::ensure!(out.status.success(), "python3 failed ({}): {}", out.status, err.trim());
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())

@@ -25,15 +25,16 @@ pub(super) struct Python {
 
 impl Python {
     pub(super) fn start(script: &str, args: &[&str]) -> anyhow::Result<Python> {
-        let mut child = Command::new("python3")
-            .arg("-c")
-            .arg(script)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .context("cannot start python3 (the lessons' independent peer)")?;
+        let mut child = super::kit::spawn_watched(
+            Command::new("python3")
+                .arg("-c")
+                .arg(script)
+                .args(args)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped()),
+        )
+        .context("cannot start python3 (the lessons' independent peer)")?;
         let (tx, lines) = mpsc::channel();
         if let Some(out) = child.stdout.take() {
             std::thread::spawn(move || {
@@ -79,8 +80,7 @@ impl Python {
 
 impl Drop for Python {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        super::kit::forget(&mut self.child);
     }
 }
 

@@ -472,25 +472,20 @@ fn restart(run: &Run, port: u16, extra: &[&str]) -> anyhow::Result<(bool, String
 }
 
 pub fn reuseaddr(run: &mut Run) -> anyhow::Result<bool> {
+    // One question per pair: a pause between serving and restarting could
+    // outlast the TIME-WAIT (60 s) the restart is about.
     run.step(
-        "a hello server on a free port serves one client and exits (--exit-after 1)",
-        "the server closed first: which side keeps the TIME-WAIT?",
+        "a hello server on a free port serves one client and exits (--exit-after 1), then starts again at once \
+         on the same port (SO_REUSEADDR, the default)",
+        "the server closed first, so its side lingers in TIME-WAIT: can a new listener bind the port?",
     );
     let (port, tw1) = serve_once(run, &[])?;
-    run.step(
-        &format!("start it again at once on port {port} (SO_REUSEADDR, the default)"),
-        "can a new listener bind while the old connection lingers in TIME-WAIT?",
-    );
     let (bound, _) = restart(run, port, &[])?;
     run.step(
-        "the same with --no-reuseaddr, both times: serve one client and exit",
-        "where is the TIME-WAIT now?",
+        "the same with --no-reuseaddr, both times: serve one client, exit, start again at once",
+        "and without SO_REUSEADDR?",
     );
     let (port2, tw2) = serve_once(run, &["--no-reuseaddr"])?;
-    run.step(
-        &format!("start it again at once on port {port2}, --no-reuseaddr"),
-        "can it bind now?",
-    );
     let (bound2, error) = restart(run, port2, &["--no-reuseaddr"])?;
     let refused = !bound2 && error.contains("address already in use");
     let (with, without) = (
