@@ -649,3 +649,58 @@ print(got.decode(), len(after))
         assert!(status.success() && !stderr.contains("panicked"), "{mode}: {stderr}");
     }
 }
+
+/// openssl s_client (the uppercase echo) and curl (a file) complete their
+/// handshakes and exchanges in every mode; Python's `ssl` does in
+/// `upper_echo_over_tls`.
+fn openssl_and_curl_in_every_mode(mode: &str) {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(dir.path().join("a.txt"), b"alpha\n").expect("file");
+    let cert = dir.path().join("c.pem");
+    let (root, cert_s) = (dir.path().to_str().expect("path"), cert.to_str().expect("path"));
+    // The server ends the exchange (s_client -quiet waits for its close).
+    let tcp = Server::start(&[
+        "tcp-server",
+        "--mode",
+        mode,
+        "--tls",
+        "--write-cert",
+        cert_s,
+        "--idle-timeout",
+        "1s",
+    ]);
+    let mut s_client = std::process::Command::new("openssl");
+    s_client.args([
+        "s_client",
+        "-connect",
+        &tcp.addr,
+        "-CAfile",
+        cert_s,
+        "-servername",
+        "localhost",
+        "-quiet",
+    ]);
+    let o = run(s_client, b"hi\n", Duration::from_secs(30));
+    assert!(
+        text(&o.stdout).contains("HI"),
+        "{mode}: {} {}",
+        text(&o.stdout),
+        text(&o.stderr)
+    );
+    let http = Server::start(&["http", "server", root, "--mode", mode, "--tls", "--write-cert", cert_s]);
+    let mut curl = std::process::Command::new("curl");
+    curl.args([
+        "-s",
+        "--cacert",
+        cert_s,
+        &format!("https://localhost:{}/a.txt", http.port()),
+    ]);
+    let c = run(curl, b"", Duration::from_secs(30));
+    assert_eq!(text(&c.stdout), "alpha\n", "{mode}: curl {}", text(&c.stderr));
+    for server in [tcp, http] {
+        let (status, stderr) = server.terminate();
+        assert!(status.success() && !stderr.contains("panicked"), "{mode}: {stderr}");
+    }
+}
+
+every_mode!([sequential, thread, pool, poll, fork, uring] => openssl_and_curl_in_every_mode);
