@@ -361,31 +361,8 @@ print(got.decode(), "unwrapped")
 fn openssl_made_cert_close_notify_from_every_client_and_names() {
     let dir = tempfile::tempdir().expect("dir");
     std::fs::write(dir.path().join("a.txt"), b"alpha\n").expect("file");
-    let (cert, key) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
-    let (cert_s, key_s) = (cert.to_str().expect("path"), key.to_str().expect("path"));
-    let mut make = std::process::Command::new("openssl");
-    make.args([
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-    ])
-    .args([
-        "-keyout",
-        key_s,
-        "-out",
-        cert_s,
-        "-days",
-        "30",
-        "-subj",
-        "/CN=localhost",
-    ])
-    .args(["-addext", "subjectAltName=DNS:localhost"]);
-    let made = run(make, b"", Duration::from_secs(30));
-    assert!(made.status.success(), "{}", text(&made.stderr));
+    let (cert, key) = openssl_cert(dir.path());
+    let (cert_s, key_s) = (cert.as_str(), key.as_str());
     let tls = ["--tls", "--cert", cert_s, "--key", key_s, "-vv"];
     let clients: [(&[&str], Vec<String>); 2] = [
         (&["rpc", "server"], vec!["rpc".into(), "call".into()]),
@@ -569,30 +546,8 @@ impl Drop for SServer {
 #[test]
 fn netlab_clients_against_openssl_s_server() {
     let dir = tempfile::tempdir().expect("dir");
-    let (cert, key) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
-    let (cert_s, key_s) = (cert.to_str().expect("path"), key.to_str().expect("path"));
-    let mut make = std::process::Command::new("openssl");
-    make.args([
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-    ])
-    .args([
-        "-keyout",
-        key_s,
-        "-out",
-        cert_s,
-        "-days",
-        "30",
-        "-subj",
-        "/CN=localhost",
-    ])
-    .args(["-addext", "subjectAltName=DNS:localhost"]);
-    assert!(run(make, b"", Duration::from_secs(30)).status.success());
+    let (cert, key) = openssl_cert(dir.path());
+    let (cert_s, key_s) = (cert.as_str(), key.as_str());
     let rev = SServer::start(cert_s, key_s, "-rev");
     let client = netlab(&["tcp-client", "localhost", "-p", &rev.port, "--tls", "--cacert", cert_s]);
     let out = run(client, b"hello\n", Duration::from_secs(20));
@@ -704,3 +659,28 @@ fn openssl_and_curl_in_every_mode(mode: &str) {
 }
 
 every_mode!([sequential, thread, pool, poll, fork, uring] => openssl_and_curl_in_every_mode);
+
+/// A certificate for localhost as plain `openssl req -x509` makes it (it
+/// says CA:TRUE), and its key: their paths in `dir`.
+fn openssl_cert(dir: &std::path::Path) -> (String, String) {
+    let (cert, key) = (dir.join("c.pem"), dir.join("k.pem"));
+    let (cert, key) = (
+        cert.to_str().expect("path").to_string(),
+        key.to_str().expect("path").to_string(),
+    );
+    let mut make = std::process::Command::new("openssl");
+    make.args([
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ])
+    .args(["-keyout", &key, "-out", &cert, "-days", "30", "-subj", "/CN=localhost"])
+    .args(["-addext", "subjectAltName=DNS:localhost"]);
+    let made = run(make, b"", Duration::from_secs(30));
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    (cert, key)
+}
