@@ -222,6 +222,15 @@ fn split_writes(mode: &str) {
     assert!(!server.stderr_text().contains("bytes=8"), "{mode}: one send of both");
 }
 
+/// The idle timeout lets the session say its last words (TLS: close_notify)
+/// before the close: an echo, then silence, then `bye`.
+fn idle_goodbye(mode: &str, wire: Wire) {
+    let server = start(mode, "IdleGoodbye", 0, wire);
+    let mut s = connect(&server, wire);
+    s.write_all(b"hi").expect("send");
+    assert_same(b"hibye\n", &read_all(&mut s), mode);
+}
+
 /// Each script as a test of both wires: `NAME_plain` over TCP, `NAME_tls` inside TLS.
 macro_rules! both_wires {
     ($($name:ident: $plain:ident, $tls:ident;)*) => {
@@ -245,6 +254,7 @@ both_wires!(
     large_reply: large_reply_plain, large_reply_tls;
     streamed_reply: streamed_reply_plain, streamed_reply_tls;
     delay_per_call: delay_per_call_plain, delay_per_call_tls;
+    idle_goodbye: idle_goodbye_plain, idle_goodbye_tls;
 );
 
 every_mode!([sequential, thread, pool, poll, fork, uring] =>
@@ -265,4 +275,6 @@ every_mode!([sequential, thread, pool, poll, fork, uring] =>
     large_reply_tls,
     streamed_reply_tls,
     delay_per_call_tls,
+    idle_goodbye_plain,
+    idle_goodbye_tls,
 );

@@ -29,10 +29,11 @@ enum Script {
     PerCall,
     SplitWrites,
     Streamed,
+    IdleGoodbye,
 }
 
 impl Script {
-    const ALL: [Script; 9] = [
+    const ALL: [Script; 10] = [
         Script::ReplyThenClose,
         Script::ReplyThenError,
         Script::CloseOnStart,
@@ -42,6 +43,7 @@ impl Script {
         Script::PerCall,
         Script::SplitWrites,
         Script::Streamed,
+        Script::IdleGoodbye,
     ];
 
     fn name(self) -> String {
@@ -106,6 +108,16 @@ impl Session for Scripted {
                 self.streamed = Some(0);
                 Ok(Flow::Close)
             }
+            Script::IdleGoodbye => {
+                out.extend_from_slice(data);
+                Ok(Flow::Continue)
+            }
+        }
+    }
+
+    fn on_idle(&mut self, out: &mut Output) {
+        if self.script == Script::IdleGoodbye {
+            out.extend_from_slice(b"bye\n");
         }
     }
 
@@ -165,6 +177,9 @@ fn main() {
     opts.cfg.delay = Duration::from_millis(delay);
     // A forked child left behind by a failed test ends by itself soon.
     opts.cfg.idle_timeout = Some(Duration::from_secs(20));
+    if script == Script::IdleGoodbye {
+        opts.cfg.idle_timeout = Some(Duration::from_millis(300));
+    }
     // NETLAB_SCRIPTED_TLS: the same script inside a TLS session (a self-signed certificate).
     let tls = std::env::var_os("NETLAB_SCRIPTED_TLS").map(|_| {
         netlab::tls::server_identity(None, &[])

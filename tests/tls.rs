@@ -684,3 +684,51 @@ fn openssl_cert(dir: &std::path::Path) -> (String, String) {
     assert!(made.status.success(), "{}", text(&made.stderr));
     (cert, key)
 }
+
+/// A connection the idle timeout closes ends its TLS with close_notify:
+/// Python's `ssl` (ragged EOFs not suppressed) sees a clean end, in a
+/// blocking mode and an event-driven one.
+#[test]
+fn idle_timeout_sends_close_notify() {
+    let dir = tempfile::tempdir().expect("dir");
+    let cert = dir.path().join("c.pem");
+    let cert_s = cert.to_str().expect("path");
+    let script = r#"
+import socket, ssl, sys
+ctx = ssl.create_default_context(cafile=sys.argv[2])
+raw = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20)
+s = ctx.wrap_socket(raw, server_hostname="localhost", suppress_ragged_eofs=False)
+s.sendall(b"hi")
+got = s.recv(10)
+try:
+    end = "close_notify" if s.recv(10) == b"" else "more bytes"
+except ssl.SSLEOFError:
+    end = "a bare close"
+print(got.decode(), end)
+"#;
+    for mode in ["thread", "poll", "uring"] {
+        if skip_mode(mode) {
+            continue;
+        }
+        let args = [
+            "tcp-server",
+            "--mode",
+            mode,
+            "--tls",
+            "--write-cert",
+            cert_s,
+            "--idle-timeout",
+            "500ms",
+        ];
+        let server = Server::start(&args);
+        let out = python(script, &[&server.port(), cert_s], b"");
+        assert_eq!(
+            text(&out.stdout).trim(),
+            "HI close_notify",
+            "{mode}: {}",
+            text(&out.stderr)
+        );
+        let (status, stderr) = server.terminate();
+        assert!(status.success() && !stderr.contains("panicked"), "{mode}: {stderr}");
+    }
+}

@@ -145,6 +145,11 @@ pub trait Session: Send {
     /// The wait limit passed with no input: append the last words (a 408);
     /// the connection then closes.
     fn on_timeout(&mut self, _out: &mut Output) {}
+
+    /// The server is closing this connection for silence (`--idle-timeout`):
+    /// the last words it may still send (TLS's close_notify), then the close.
+    /// Nothing more is read.
+    fn on_idle(&mut self, _out: &mut Output) {}
 }
 
 /// Makes a fresh session for each accepted connection.

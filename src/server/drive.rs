@@ -123,6 +123,12 @@ fn exchange(mut conn: &Stream, info: &ConnInfo, ctx: &Ctx, report: &mut Report) 
             }
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                // The idle timeout: the session's last words (best effort), then the close.
+                session.on_idle(&mut out);
+                let _ = send(&mut conn, session.as_mut(), &mut out, Ok(Flow::Close), ctx, report);
+                return Err(e);
+            }
             Err(e) => return Err(e),
         };
         tracing::debug!(bytes = n, "recv");

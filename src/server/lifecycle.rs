@@ -367,6 +367,19 @@ impl Lifecycle {
         any
     }
 
+    /// The idle timeout closes this connection: the session's last words
+    /// (if any) are queued and the connection closes once they are sent;
+    /// true when there are some (else the caller closes it at once).
+    pub fn idle_out(&mut self) -> bool {
+        if self.phase != Phase::Open {
+            return false;
+        }
+        let before = self.out.len();
+        self.session.on_idle(&mut self.out);
+        self.phase = Phase::Closing { peer_done: false };
+        self.out.len() > before
+    }
+
     /// What the loop must do now that the last step is done.
     pub fn next(&mut self, now: Instant) -> Next {
         if self.phase == Phase::Broken {
@@ -440,6 +453,30 @@ mod tests {
         c.sent(bytes.len(), now);
         assert!(!c.refill(), "these sessions answer whole");
         bytes
+    }
+
+    struct Goodbye;
+    impl Session for Goodbye {
+        fn on_data(&mut self, _data: &[u8], _out: &mut Output) -> Result<Flow, ProtocolError> {
+            Ok(Flow::Continue)
+        }
+        fn on_eof(&mut self, _out: &mut Output) -> Result<(), ProtocolError> {
+            Ok(())
+        }
+        fn on_idle(&mut self, out: &mut Output) {
+            out.extend_from_slice(b"bye");
+        }
+    }
+
+    #[test]
+    fn an_idle_close_sends_the_last_words_first() {
+        let (mut c, now) = life(Box::new(Goodbye), Duration::ZERO);
+        assert!(c.idle_out(), "last words queued");
+        assert_eq!(drain(&mut c, now), b"bye");
+        assert!(matches!(c.next(now), Next::HalfClose));
+        assert!(!c.idle_out(), "once only");
+        let (mut quiet, _) = life(Box::new(UpperSession::default()), Duration::ZERO);
+        assert!(!quiet.idle_out(), "a session with nothing to say is closed at once");
     }
 
     #[test]

@@ -240,6 +240,17 @@ impl Session for TlsServerSession {
         Ok(Flow::Continue)
     }
 
+    fn on_idle(&mut self, out: &mut Output) {
+        // A silent connection closed by the server still ends its TLS properly.
+        if !self.failed && !self.conn.is_handshaking() {
+            if !self.closing {
+                self.inner.on_idle(&mut self.inner_out);
+            }
+            self.closing = true;
+            self.notify(out);
+        }
+    }
+
     fn on_eof(&mut self, out: &mut Output) -> Result<(), ProtocolError> {
         let ended = self.end_inner(out);
         // The close_notify follows in on_drain (a body may still stream).

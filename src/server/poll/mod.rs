@@ -272,7 +272,14 @@ impl<'a> Worker<'a> {
         }
         let lives = self.conns.iter().map(|(k, c)| (k, &c.life));
         for (key, why) in self.policy.sweep(now, lives) {
-            self.close(key, why);
+            let last_words = why == "idle timeout" && self.conns.get_mut(key).is_some_and(|c| c.life.idle_out());
+            if last_words {
+                tracing::info!("idle timeout: last words, then close");
+                self.io(key, |c, env| c.flush(env));
+                self.settle(key);
+            } else {
+                self.close(key, why);
+            }
         }
         Ok(())
     }

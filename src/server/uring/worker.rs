@@ -317,7 +317,13 @@ impl<'a> Worker<'a> {
         }
         let live = self.conns.live().map(|(k, c)| (k, &c.life));
         for (key, why) in self.policy.sweep(now, live) {
-            self.close(key, why)?;
+            let last_words = why == "idle timeout" && self.conns.get_mut(key).is_some_and(|c| c.life.idle_out());
+            if last_words {
+                tracing::info!("idle timeout: last words, then close");
+                self.step_done(key)?;
+            } else {
+                self.close(key, why)?;
+            }
         }
         Ok(())
     }
