@@ -124,8 +124,10 @@ fn exchange(mut conn: &Stream, info: &ConnInfo, ctx: &Ctx, report: &mut Report) 
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
-                // The idle timeout: the session's last words (best effort), then the close.
+                // The idle timeout: the session's last words (best effort, and
+                // never long: a peer that does not read is not waited for), then the close.
                 session.on_idle(&mut out);
+                let _ = conn.set_write_timeout(Some(LINGER));
                 let _ = send(&mut conn, session.as_mut(), &mut out, Ok(Flow::Close), ctx, report);
                 return Err(e);
             }

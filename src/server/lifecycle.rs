@@ -371,7 +371,10 @@ impl Lifecycle {
     /// (if any) are queued and the connection closes once they are sent;
     /// true when there are some (else the caller closes it at once).
     pub fn idle_out(&mut self) -> bool {
-        if self.phase != Phase::Open {
+        // Only a connection with nothing left to send: one that is still
+        // sending (a peer that stopped reading mid-body) is closed at once,
+        // as before, rather than told a clean end after a cut reply.
+        if self.phase != Phase::Open || self.backlog() > 0 || self.pulling {
             return false;
         }
         let before = self.out.len();
@@ -471,12 +474,22 @@ mod tests {
     #[test]
     fn an_idle_close_sends_the_last_words_first() {
         let (mut c, now) = life(Box::new(Goodbye), Duration::ZERO);
+        assert!(drain(&mut c, now).is_empty(), "nothing said yet, nothing to stream");
         assert!(c.idle_out(), "last words queued");
         assert_eq!(drain(&mut c, now), b"bye");
         assert!(matches!(c.next(now), Next::HalfClose));
         assert!(!c.idle_out(), "once only");
-        let (mut quiet, _) = life(Box::new(UpperSession::default()), Duration::ZERO);
+        let (mut quiet, now) = life(Box::new(UpperSession::default()), Duration::ZERO);
+        drain(&mut quiet, now);
         assert!(!quiet.idle_out(), "a session with nothing to say is closed at once");
+        let (mut busy, now) = life(Box::new(Goodbye), Duration::ZERO);
+        drain(&mut busy, now);
+        busy.out.extend_from_slice(b"unsent reply");
+        assert!(
+            !busy.idle_out(),
+            "a connection still sending is closed at once, no last words"
+        );
+        assert_eq!(drain(&mut busy, now), b"unsent reply");
     }
 
     #[test]

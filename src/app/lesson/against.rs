@@ -58,17 +58,11 @@ pub(super) fn grade(run: &mut Run, checks: Vec<Check<'_>>) -> bool {
 }
 
 pub(super) fn addr(target: &str) -> anyhow::Result<SocketAddr> {
-    let full = if target.parse::<u16>().is_ok() {
-        format!("127.0.0.1:{target}")
-    } else {
-        target.to_string()
-    };
-    let all: Vec<SocketAddr> = full
-        .to_socket_addrs()
-        .map_err(|e| anyhow::anyhow!("'{target}': {e} (give HOST:PORT, such as 127.0.0.1:9000 or [::1]:9000)"))?
-        .collect();
-    // Every address in turn, as clients do: the first that accepts a TCP
-    // connection (for UDP, where nothing accepts, the first one).
+    let all = addrs(target)?;
+    // Several addresses (localhost): the first that accepts a TCP connection, as clients do.
+    if let [one] = all.as_slice() {
+        return Ok(*one);
+    }
     let first = all
         .first()
         .copied()
@@ -78,6 +72,32 @@ pub(super) fn addr(target: &str) -> anyhow::Result<SocketAddr> {
         .copied()
         .find(|a| TcpStream::connect_timeout(a, Duration::from_secs(1)).is_ok())
         .unwrap_or(first))
+}
+
+/// Every address of HOST:PORT (a bare PORT is on 127.0.0.1).
+fn addrs(target: &str) -> anyhow::Result<Vec<SocketAddr>> {
+    let full = if target.parse::<u16>().is_ok() {
+        format!("127.0.0.1:{target}")
+    } else {
+        target.to_string()
+    };
+    Ok(full
+        .to_socket_addrs()
+        .map_err(|e| anyhow::anyhow!("'{target}': {e} (give HOST:PORT, such as 127.0.0.1:9000 or [::1]:9000)"))?
+        .collect())
+}
+
+/// For UDP, where nothing accepts: the first address that answers a datagram, else the first.
+fn udp_addr(target: &str) -> anyhow::Result<SocketAddr> {
+    let all = addrs(target)?;
+    let first = all
+        .first()
+        .copied()
+        .ok_or_else(|| anyhow::anyhow!("'{target}' names no address"))?;
+    if all.len() == 1 {
+        return Ok(first);
+    }
+    Ok(all.iter().copied().find(|a| ask(*a, b"ping").is_ok()).unwrap_or(first))
 }
 
 pub(super) fn connect(to: SocketAddr) -> Result<TcpStream, String> {
@@ -227,6 +247,8 @@ fn slow_reader(to: SocketAddr) -> Result<(), String> {
     std::thread::sleep(Duration::from_secs(1));
     let mut reader = s;
     let got = read_to_end(&mut reader);
+    // The sender may still be in a write the server takes a little at a time: end it now.
+    let _ = reader.shutdown(Shutdown::Both);
     let sent = sender.join().map_err(|_| "the sender stopped".to_string())?;
     sent.map_err(|e| format!("send: {e}"))?;
     let got = got?;
@@ -242,7 +264,7 @@ fn slow_reader(to: SocketAddr) -> Result<(), String> {
 
 /// The uppercase echo over UDP.
 pub fn udp(run: &mut Run, target: &str) -> anyhow::Result<bool> {
-    let to = addr(target)?;
+    let to = udp_addr(target)?;
     let checks = vec![
         check("reply", "one datagram in, one datagram out, to its sender", || {
             datagram(to, b"hi", b"HI")
@@ -358,11 +380,11 @@ fn blocks(to: SocketAddr, send: &[&[u8]], want: &[&[u8]]) -> Result<(), String> 
 }
 
 fn read_blocks(s: &mut TcpStream, want: &[&[u8]]) -> Result<(), String> {
+    let mut bounded = Deadline {
+        s,
+        until: Instant::now() + CHECK_LIMIT,
+    };
     for w in want {
-        let mut bounded = Deadline {
-            s: &mut *s,
-            until: Instant::now() + CHECK_LIMIT,
-        };
         // The largest reply a check expects is 1 MiB.
         let got = netlab::client::framed::get_block(&mut bounded, 2 << 20).map_err(|e| e.to_string())?;
         if got != *w {

@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// `strace -c -f -p PID -o FILE`, attached to a server. Not this program, so
-/// not a [`Child`]: killed when dropped (Ctrl-C reaches it with the terminal).
+/// not a [`Child`]: in a process group of its own, killed when dropped and on Ctrl-C.
 struct Strace(std::process::Child);
 
 impl Drop for Strace {

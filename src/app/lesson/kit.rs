@@ -25,13 +25,14 @@ static LIVE: Mutex<Vec<u32>> = Mutex::new(Vec::new());
 static TMP: Mutex<Option<PathBuf>> = Mutex::new(None);
 static JSON: AtomicBool = AtomicBool::new(false);
 
-/// On SIGINT/SIGTERM: kill every child's whole process group (a bench's
+/// On SIGINT/SIGTERM/SIGHUP/SIGQUIT: kill every child's whole process group (a bench's
 /// servers, a fork server's workers, strace, Python), remove the directory,
-/// say so as the last event, and exit 130 (SIGINT) or 143 (SIGTERM).
+/// say so as the last event, and exit 128 + the signal (130 for Ctrl-C).
 pub fn stop_all_on_signals() -> anyhow::Result<()> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let mut signals =
-        signal_hook::iterator::Signals::new([SIGINT, SIGTERM]).context("cannot install signal handlers")?;
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
+    // SIGHUP too: the children lead groups of their own, so a closed terminal reaches only us.
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGQUIT])
+        .context("cannot install signal handlers")?;
     std::thread::Builder::new().name("signals".into()).spawn(move || {
         if let Some(sig) = signals.forever().next() {
             for pid in LIVE.lock().map(|l| l.clone()).unwrap_or_default() {

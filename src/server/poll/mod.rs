@@ -274,7 +274,8 @@ impl<'a> Worker<'a> {
         for (key, why) in self.policy.sweep(now, lives) {
             let last_words = why == "idle timeout" && self.conns.get_mut(key).is_some_and(|c| c.life.idle_out());
             if last_words {
-                tracing::info!("idle timeout: last words, then close");
+                let peer = self.conns.get(key).map(|c| c.life.peer.clone()).unwrap_or_default();
+                tracing::info!(%peer, "idle timeout: last words, then close");
                 self.io(key, |c, env| c.flush(env));
                 self.settle(key);
             } else {

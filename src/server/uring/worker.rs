@@ -319,7 +319,8 @@ impl<'a> Worker<'a> {
         for (key, why) in self.policy.sweep(now, live) {
             let last_words = why == "idle timeout" && self.conns.get_mut(key).is_some_and(|c| c.life.idle_out());
             if last_words {
-                tracing::info!("idle timeout: last words, then close");
+                let peer = self.conns.get_mut(key).map(|c| c.life.peer.clone()).unwrap_or_default();
+                tracing::info!(%peer, "idle timeout: last words, then close");
                 self.step_done(key)?;
             } else {
                 self.close(key, why)?;
