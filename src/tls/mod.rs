@@ -288,6 +288,16 @@ mod tests {
     }
 
     fn verify(cert: &CertificateDer<'static>, name: &str) -> Result<(), rustls::Error> {
+        verify_with(cert, cert, name)
+    }
+
+    /// `server` presented to a client whose `--cacert` file holds `file`.
+    fn verify_with(
+        file: &CertificateDer<'static>,
+        server: &CertificateDer<'static>,
+        name: &str,
+    ) -> Result<(), rustls::Error> {
+        let cert = file;
         let mut roots = rustls::RootCertStore::empty();
         roots.add(cert.clone()).unwrap();
         let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
@@ -299,8 +309,28 @@ mod tests {
         };
         let name = ServerName::try_from(name.to_string()).unwrap();
         trust
-            .verify_server_cert(cert, &[], &name, &[], UnixTime::now())
+            .verify_server_cert(server, &[], &name, &[], UnixTime::now())
             .map(|_| ())
+    }
+
+    #[test]
+    fn a_ca_certificate_not_itself_in_the_file_is_refused() {
+        // The file's CA signs a server certificate that also says CA:TRUE:
+        // only a certificate found in the file itself is forgiven that.
+        let mut ca = rcgen::CertificateParams::new(vec!["ca.example".to_string()]).unwrap();
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let ca_cert = ca.self_signed(&ca_key).unwrap().der().clone();
+        let mut leaf = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        leaf.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let leaf_key = rcgen::KeyPair::generate().unwrap();
+        let issuer = rcgen::Issuer::new(ca, ca_key);
+        let leaf_cert = leaf.signed_by(&leaf_key, &issuer).unwrap().der().clone();
+        assert!(verify_with(&ca_cert, &leaf_cert, "localhost").is_err());
+        assert!(
+            verify_with(&leaf_cert, &leaf_cert, "localhost").is_ok(),
+            "the same certificate in the file is"
+        );
     }
 
     #[test]
