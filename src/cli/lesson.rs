@@ -27,7 +27,7 @@ pub struct LessonArgs {
     /// The control experiment: the same steps with the cause removed, so the verdict must say unexpected
     #[arg(long, conflicts_with = "against")]
     pub control: bool,
-    /// Run the client half against a server someone else wrote and grade it (the lessons about a server contract)
+    /// Run the client half against a server someone else wrote and grade it, check by check (half-close, udp-echo, framing, rpc, web-server)
     #[arg(long, value_name = "HOST:PORT", requires = "name")]
     pub against: Option<String>,
 }
