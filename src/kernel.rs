@@ -132,9 +132,10 @@ pub fn tcp_info(fd: BorrowedFd<'_>) -> io::Result<TcpInfo> {
     // A `tcp_info` is a few hundred bytes: it fits a socklen_t.
     let size = std::mem::size_of::<libc::tcp_info>();
     let mut len = libc::socklen_t::try_from(size).map_err(|_| io::Error::other("tcp_info too large"))?;
-    // SAFETY: `info` is a zeroed `tcp_info` of `len` bytes that lives across
+    // `info` is a zeroed `tcp_info` of `len` bytes that lives across
     // the call; the kernel writes at most `len` bytes into it and says how
     // many in `len`; `fd` is borrowed, so it stays open during the call.
+    // SAFETY: `info` is ours, `len` bytes long, alive across the call; `fd` is borrowed and open.
     let rc = unsafe {
         libc::getsockopt(
             fd.as_raw_fd(),

@@ -85,9 +85,10 @@ impl Dispatch for Forker {
     }
 
     fn dispatch(&mut self, ctx: &Arc<Ctx>, conn: Stream, info: ConnInfo) -> Option<(Stream, ConnInfo)> {
-        // SAFETY: `run` checked that this process runs one thread, and the
+        // `run` checked that this process runs one thread, and the
         // parent starts no other, so the child starts with no lock held by a
         // thread that does not exist in it.
+        // SAFETY: a single-threaded process: the child inherits no lock held by a missing thread.
         match unsafe { fork() } {
             Ok(ForkResult::Child) => {
                 // A parent killed outright (SIGKILL) cannot stop its children:

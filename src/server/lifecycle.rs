@@ -52,6 +52,9 @@ pub enum Phase {
 }
 
 /// The earlier of two optional times.
+/// Why the sweep closes a connection that was silent too long.
+pub const IDLE_TIMEOUT: &str = "idle timeout";
+
 fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
@@ -370,7 +373,18 @@ impl Lifecycle {
     /// The idle timeout closes this connection: the session's last words
     /// (if any) are queued and the connection closes once they are sent;
     /// true when there are some (else the caller closes it at once).
-    pub fn idle_out(&mut self) -> bool {
+    /// The sweep closes this connection for `why` ([`Lifecycle::expired`]):
+    /// for the idle timeout, the session's last words first ([`Lifecycle::idle_out`]);
+    /// true when there are some to send before the close.
+    pub fn last_words(&mut self, why: &str) -> bool {
+        let some = why == IDLE_TIMEOUT && self.idle_out();
+        if some {
+            tracing::info!(peer = %self.peer, "idle timeout: last words, then close");
+        }
+        some
+    }
+
+    fn idle_out(&mut self) -> bool {
         // Only a connection with nothing left to send: one that is still
         // sending (a peer that stopped reading mid-body) is closed at once,
         // as before, rather than told a clean end after a cut reply.
@@ -409,7 +423,7 @@ impl Lifecycle {
             return (now >= until).then_some("linger over");
         }
         let silent = idle.is_some_and(|d| now.duration_since(self.last_active) >= d);
-        (silent && self.delayed.is_empty()).then_some("idle timeout")
+        (silent && self.delayed.is_empty()).then_some(IDLE_TIMEOUT)
     }
 
     /// Adds reply bytes, now or after `--delay`; returns the timer to set.

@@ -272,10 +272,7 @@ impl<'a> Worker<'a> {
         }
         let lives = self.conns.iter().map(|(k, c)| (k, &c.life));
         for (key, why) in self.policy.sweep(now, lives) {
-            let last_words = why == "idle timeout" && self.conns.get_mut(key).is_some_and(|c| c.life.idle_out());
-            if last_words {
-                let peer = self.conns.get(key).map(|c| c.life.peer.clone()).unwrap_or_default();
-                tracing::info!(%peer, "idle timeout: last words, then close");
+            if self.conns.get_mut(key).is_some_and(|c| c.life.last_words(why)) {
                 self.io(key, |c, env| c.flush(env));
                 self.settle(key);
             } else {

@@ -123,11 +123,12 @@ impl BufRing {
         let slot = usize::from(self.tail & (self.entries - 1));
         let addr = self.data.as_ptr() as u64 + (usize::from(bid) * self.size) as u64;
         let len = u32::try_from(self.size).unwrap_or(u32::MAX);
-        // SAFETY: `slot` is masked below `entries`, so the descriptor lies in
+        // `slot` is masked below `entries`, so the descriptor lies in
         // the ring this struct owns. The kernel reads only descriptors before
         // the published tail, and this one is past it until `publish`. The
         // fields are written through raw pointers: no reference to the entry
         // is made, so none overlaps entry 0's tail.
+        // SAFETY: the descriptor is in memory this ring owns, past the tail the kernel reads.
         unsafe {
             let desc = self.ring.as_ptr().add(slot);
             addr_of_mut!((*desc).addr).write(addr);
@@ -139,10 +140,11 @@ impl BufRing {
 
     /// Publishes every buffer given back since the last publish (one store).
     pub fn publish(&self) {
-        // SAFETY: the tail is entry 0's `resv`, a u16 aligned for atomic
+        // The tail is entry 0's `resv`, a u16 aligned for atomic
         // access, which the kernel only reads (with acquire semantics); this
         // side touches it only through this atomic. The release store then
         // publishes the descriptors written before it.
+        // SAFETY: entry 0's `resv` is an aligned u16 this side touches only atomically.
         let tail = unsafe { AtomicU16::from_ptr(addr_of!((*self.ring.as_ptr()).resv).cast_mut()) };
         tail.store(self.tail, Ordering::Release);
     }
@@ -159,10 +161,11 @@ impl std::ops::Deref for Lent<'_> {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
         let start = usize::from(self.bid) * self.ring.size;
-        // SAFETY: buffer `bid` (checked in `lend`) lies inside the allocation
+        // Buffer `bid` (checked in `lend`) lies inside the allocation
         // the ring owns; the kernel wrote these bytes before posting the
         // completion that named `bid`, and does not write them again until
         // the buffer is given back, which only this guard's drop does.
+        // SAFETY: buffer `bid` lies in the ring's allocation and the kernel leaves it alone until this guard gives it back.
         unsafe { std::slice::from_raw_parts(self.ring.data.as_ptr().add(start), self.len) }
     }
 }

@@ -155,10 +155,11 @@ impl Ring {
     /// A multishot receive on `fd` into the provided buffers of `group`.
     pub fn recv_multi(&mut self, fd: RawFd, group: u16, token: Token) -> io::Result<()> {
         let entry = opcode::RecvMulti::new(Fd(fd), group).build();
-        // SAFETY: the entry names a descriptor and a buffer group; the group's
+        // The entry names a descriptor and a buffer group; the group's
         // memory is registered for the ring's life (freed only after it is
         // unregistered with nothing in flight), the socket stays open until
         // the receive's final completion.
+        // SAFETY: the buffer group and the socket outlive the receive (see above).
         unsafe { self.push(entry, token) }
     }
 
@@ -189,10 +190,11 @@ impl Ring {
         tracing::debug!(bytes = len, "submit send");
         let entry = opcode::Send::new(Fd(fd), rest.as_ptr(), len).build();
         buf.frozen = true;
-        // SAFETY: the bytes belong to `buf`, now frozen: `refill` refuses to
+        // The bytes belong to `buf`, now frozen: `refill` refuses to
         // touch them and a drop leaks them, until `completed` or `failed`
         // after this send's completion. Moving the `SendBuf` moves only the
         // vector's header, not the bytes the entry points at.
+        // SAFETY: `buf` owns the bytes and keeps them frozen until this send completes (see above).
         unsafe { self.push(entry, token) }
     }
 

@@ -79,9 +79,10 @@ impl Drop for Worker<'_> {
         // Nothing is outstanding: take the buffer group back from the kernel,
         // and free it only if the kernel gave it back.
         match self.ring.submitter().unregister_buf_ring(self.bufs.bgid) {
-            // SAFETY: no operation is outstanding and the group is
+            // No operation is outstanding and the group is
             // unregistered, so the kernel holds no pointer into `bufs`; it is
             // not used again.
+            // SAFETY: nothing in flight and the group unregistered: `bufs` is ours alone, dropped once.
             Ok(()) => unsafe { ManuallyDrop::drop(&mut self.bufs) },
             Err(e) => tracing::warn!(error = %e, "the buffer ring stays registered: leaking it"),
         }
@@ -317,10 +318,7 @@ impl<'a> Worker<'a> {
         }
         let live = self.conns.live().map(|(k, c)| (k, &c.life));
         for (key, why) in self.policy.sweep(now, live) {
-            let last_words = why == "idle timeout" && self.conns.get_mut(key).is_some_and(|c| c.life.idle_out());
-            if last_words {
-                let peer = self.conns.get_mut(key).map(|c| c.life.peer.clone()).unwrap_or_default();
-                tracing::info!(%peer, "idle timeout: last words, then close");
+            if self.conns.get_mut(key).is_some_and(|c| c.life.last_words(why)) {
                 self.step_done(key)?;
             } else {
                 self.close(key, why)?;
