@@ -1,7 +1,7 @@
 //! `bench --compare-modes`: this binary's server started in every mode on a
 //! free port (read from its ready line), the same load on each, one table.
-//! Every server is stopped (SIGTERM, then SIGKILL if it lingers) when its
-//! run ends, on an error, and on Ctrl-C.
+//! Every server is an `app::child::Child`: stopped (SIGTERM, then its group
+//! killed) when its run ends, on an error, and on Ctrl-C.
 
 use super::Out;
 use crate::cli::{BenchArgs, ModeArg, ProtoArg};
@@ -9,69 +9,11 @@ use anyhow::Context;
 use netlab::bench::Target;
 use netlab::bench::stats::{Summary, human_us};
 use netlab::server::Mode;
-use std::io::{BufRead, BufReader, IsTerminal};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::io::IsTerminal;
+use std::time::Duration;
 
-/// How long a server may take to print its ready line.
-const READY_WITHIN: Duration = Duration::from_secs(10);
-/// How long a server may take to exit after SIGTERM before it is killed.
-const STOP_WITHIN: Duration = Duration::from_secs(5);
 /// Width of the longest bar.
 const BAR: usize = 30;
-
-/// A server child; stopped when dropped.
-struct ServerChild {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl ServerChild {
-    fn start(args: &[String]) -> anyhow::Result<ServerChild> {
-        let exe = std::env::current_exe().context("cannot find this program to start its servers")?;
-        let mut child = Command::new(exe)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .context("cannot start a server")?;
-        let stdout = child.stdout.take().context("no stdout from the server")?;
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let mut server = ServerChild {
-            child,
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        };
-        let line = rx.recv_timeout(READY_WITHIN).unwrap_or_default();
-        server.addr = netlab::ready::parse(&line)
-            .and_then(|a| a.parse().ok())
-            .with_context(|| format!("no ready line from netlab {}", args.join(" ")))?;
-        Ok(server)
-    }
-}
-
-impl Drop for ServerChild {
-    fn drop(&mut self) {
-        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).unwrap_or(0));
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let deadline = Instant::now() + STOP_WITHIN;
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn mode_of(arg: ModeArg) -> Mode {
     super::server::mode(arg)
@@ -121,8 +63,10 @@ pub fn run(args: &BenchArgs, quiet: bool) -> anyhow::Result<()> {
         if !quiet && !args.json && std::io::stderr().is_terminal() {
             netlab::logging::stderr_line(format_args!("measuring {} ...", mode.name()));
         }
-        let server = ServerChild::start(&server_args)?;
-        let mut cfg = super::bench::config(args, Target::Tcp(vec![server.addr]));
+        // Its log (errors only, -q) is relayed on stderr.
+        let server = super::child::Child::server(&server_args, true)?;
+        let addr = server.addr.context("the server's ready line named no address")?;
+        let mut cfg = super::bench::config(args, Target::Tcp(vec![addr]));
         if args.tls.on {
             let trust = netlab::tls::Trust::File(cert.into());
             cfg.tls = Some(super::bench::tls_for(None, &trust)?);

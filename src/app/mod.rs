@@ -2,6 +2,7 @@
 //! library configs and real sockets meet. Each command's glue is a function.
 
 mod bench;
+mod child;
 mod compare;
 mod framed;
 mod http;

@@ -1,27 +1,20 @@
 //! What every lesson is made of: a [`Run`] that narrates (text, `--json`,
-//! `--step`) and holds the verdict, and [`Child`]ren — this same program
-//! started as a server or client — that are stopped when dropped, on a
-//! failure, and on Ctrl-C (a signal thread stops every one still running).
+//! `--step`) and holds the verdict, and [`Child`]ren (`app::child`) — this
+//! same program started as a server or client — stopped when dropped, on a
+//! failure, and on Ctrl-C (a signal thread here stops every one still running).
 
+use crate::app::child;
+pub use crate::app::child::{Child, Finished, forget, spawn_watched, wait_all, wait_until};
 use anyhow::Context;
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
-use std::net::SocketAddr;
+use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-/// How much of a child's output is kept.
-const KEEP: usize = 8 << 20;
-
-/// How long a server may take to print its ready line (a loaded machine).
-const READY_WITHIN: Duration = Duration::from_secs(10);
-
-/// Children still running (each the leader of its own process group), for
-/// the Ctrl-C path; the temporary directory; whether events are JSON.
-static LIVE: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+/// The temporary directory and whether events are JSON, for the Ctrl-C path.
 static TMP: Mutex<Option<PathBuf>> = Mutex::new(None);
 static JSON: AtomicBool = AtomicBool::new(false);
 
@@ -35,9 +28,7 @@ pub fn stop_all_on_signals() -> anyhow::Result<()> {
         .context("cannot install signal handlers")?;
     std::thread::Builder::new().name("signals".into()).spawn(move || {
         if let Some(sig) = signals.forever().next() {
-            for pid in LIVE.lock().map(|l| l.clone()).unwrap_or_default() {
-                kill_group(pid, nix::sys::signal::Signal::SIGKILL);
-            }
+            child::kill_all();
             if let Some(dir) = TMP.lock().ok().and_then(|t| t.clone()) {
                 let _ = std::fs::remove_dir_all(dir);
             }
@@ -58,41 +49,6 @@ pub fn stop_all_on_signals() -> anyhow::Result<()> {
         }
     })?;
     Ok(())
-}
-
-fn kill(pid: u32, sig: nix::sys::signal::Signal) {
-    if let Ok(raw) = i32::try_from(pid) {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(raw), sig);
-    }
-}
-
-/// `sig` to the process group `pid` leads.
-fn kill_group(pid: u32, sig: nix::sys::signal::Signal) {
-    if let Ok(raw) = i32::try_from(pid) {
-        let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(raw), sig);
-    }
-}
-
-/// Starts `cmd` as the leader of a process group of its own, remembered so
-/// that Ctrl-C stops it and everything it starts; [`forget`] it once it is
-/// stopped.
-pub fn spawn_watched(cmd: &mut Command) -> std::io::Result<std::process::Child> {
-    use std::os::unix::process::CommandExt as _;
-    let child = cmd.process_group(0).spawn()?;
-    if let Ok(mut live) = LIVE.lock() {
-        live.push(child.id());
-    }
-    Ok(child)
-}
-
-/// Stops what is left of `child`'s process group (SIGKILL) and forgets it.
-pub fn forget(child: &mut std::process::Child) {
-    let pid = child.id();
-    kill_group(pid, nix::sys::signal::Signal::SIGKILL);
-    let _ = child.wait();
-    if let Ok(mut live) = LIVE.lock() {
-        live.retain(|p| *p != pid);
-    }
 }
 
 /// How a lesson is told.
@@ -209,268 +165,37 @@ impl Run {
         }
     }
 
+    /// A child's arguments: under `lesson -v` it tells its socket calls too (-vv).
+    fn argv(&self, args: &[&str]) -> Vec<String> {
+        let calls = self.telling.verbose.then(|| "-vv".to_string());
+        calls.into_iter().chain(args.iter().map(|a| a.to_string())).collect()
+    }
+
     /// Starts `netlab ARGS` as a server (on `-p 0` unless ARGS say `--unix`
     /// or a port) and waits for its ready line.
     pub fn server(&self, args: &[&str]) -> anyhow::Result<Child> {
-        let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let mut all = self.argv(args);
         if !args.iter().any(|a| matches!(*a, "--unix" | "-p" | "--port")) {
             all.extend(["-p".into(), "0".into()]);
         }
         self.say(&format!("start: netlab {}", all.join(" ")));
-        let mut child = Child::spawn(&all, self.telling.verbose, Stdio::null())?;
-        let line = child.ready.recv_timeout(READY_WITHIN).unwrap_or_default();
-        let addr = netlab::ready::parse(&line).map(str::to_string);
-        let Some(addr) = addr else {
-            anyhow::bail!("no ready line from netlab {}: {}", all.join(" "), child.log());
-        };
+        let child = Child::server(&all, self.telling.verbose)?;
+        let addr = child.addr.map(|a| a.to_string()).unwrap_or_default();
         self.say(&format!("server ready on {addr} (pid {})", child.pid()));
-        child.addr = addr.parse().ok();
         Ok(child)
     }
 
     /// Runs `netlab ARGS` to its end (stdin from `input`), killed after `limit`.
     pub fn netlab(&self, args: &[&str], input: &[u8], limit: Duration) -> anyhow::Result<Finished> {
-        let all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let all = self.argv(args);
         let mut child = Child::spawn(&all, self.telling.verbose, Stdio::piped())?;
         child.finish(input, limit)
     }
 
     /// Starts `netlab ARGS` without waiting (a client that runs alongside others).
     pub fn start(&self, args: &[&str]) -> anyhow::Result<Child> {
-        let all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let all = self.argv(args);
         Child::spawn(&all, self.telling.verbose, Stdio::null())
-    }
-}
-
-/// What a finished child printed.
-pub struct Finished {
-    pub status: Option<ExitStatus>,
-    pub stdout: String,
-    pub stderr: String,
-    /// How long it ran.
-    pub took: Duration,
-}
-
-impl Finished {
-    /// Its exit code (-1 when killed).
-    pub fn code(&self) -> i32 {
-        self.status.and_then(|s| s.code()).unwrap_or(-1)
-    }
-}
-
-/// This program, started by a lesson; stopped when dropped.
-pub struct Child {
-    child: std::process::Child,
-    /// The server's address (from its ready line).
-    pub addr: Option<SocketAddr>,
-    ready: mpsc::Receiver<String>,
-    out: Arc<Mutex<String>>,
-    err: Arc<Mutex<String>>,
-    started: Instant,
-    ended: Option<Instant>,
-}
-
-impl Child {
-    fn spawn(args: &[String], relay: bool, stdin: Stdio) -> anyhow::Result<Child> {
-        let exe = std::env::current_exe().context("cannot find this program")?;
-        // `lesson -v`: every child tells its socket calls (-vv), relayed to our stderr.
-        let calls: &[&str] = if relay { &["-vv"] } else { &[] };
-        let mut child = spawn_watched(
-            Command::new(exe)
-                .args(calls)
-                .args(args)
-                .stdin(stdin)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped()),
-        )
-        .with_context(|| format!("cannot start netlab {}", args.join(" ")))?;
-        let (tx, ready) = mpsc::channel();
-        let out = Arc::new(Mutex::new(String::new()));
-        let err = Arc::new(Mutex::new(String::new()));
-        let who = args.iter().take(2).cloned().collect::<Vec<_>>().join(" ");
-        if let Some(stdout) = child.stdout.take() {
-            collect(stdout, Arc::clone(&out), Some(tx), None);
-        }
-        if let Some(stderr) = child.stderr.take() {
-            collect(stderr, Arc::clone(&err), None, relay.then_some(who));
-        }
-        Ok(Child {
-            child,
-            addr: None,
-            ready,
-            out,
-            err,
-            started: Instant::now(),
-            ended: None,
-        })
-    }
-
-    /// Seconds from `began` until it exited (as seen by [`Child::finish`]).
-    pub fn finished_after(&self, began: Instant) -> f64 {
-        self.ended.map_or(f64::NAN, |e| e.duration_since(began).as_secs_f64())
-    }
-
-    /// Its process id.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// The port it listens on.
-    pub fn port(&self) -> u16 {
-        self.addr.map_or(0, |a| a.port())
-    }
-
-    /// `-p PORT` for a client of this server.
-    pub fn port_arg(&self) -> String {
-        self.port().to_string()
-    }
-
-    /// Its stderr so far.
-    pub fn log(&self) -> String {
-        self.err.lock().map(|s| s.clone()).unwrap_or_default()
-    }
-
-    /// Its stdout so far.
-    pub fn stdout(&self) -> String {
-        self.out.lock().map(|s| s.clone()).unwrap_or_default()
-    }
-
-    /// Waits until its stderr holds `needle` (at most `limit`).
-    pub fn wait_log(&self, needle: &str, limit: Duration) -> bool {
-        wait_until(limit, || self.log().contains(needle))
-    }
-
-    /// Writes `input` to its stdin, closes it, and waits for the end (killed after `limit`).
-    pub fn finish(&mut self, input: &[u8], limit: Duration) -> anyhow::Result<Finished> {
-        if let Some(mut stdin) = self.child.stdin.take() {
-            let input = input.to_vec();
-            std::thread::spawn(move || {
-                let _ = stdin.write_all(&input);
-            });
-        }
-        let status = self.wait(limit);
-        // The readers end with the pipes: give them a moment to copy the last bytes.
-        wait_until(Duration::from_secs(2), || {
-            Arc::strong_count(&self.err) == 1 && Arc::strong_count(&self.out) == 1
-        });
-        Ok(Finished {
-            status,
-            stdout: self.stdout(),
-            stderr: self.log(),
-            took: self.started.elapsed(),
-        })
-    }
-
-    /// Whether it has exited (noting when, the first time it is seen).
-    pub fn exited(&mut self) -> bool {
-        match self.child.try_wait() {
-            Ok(Some(_)) => {
-                self.ended.get_or_insert_with(Instant::now);
-                true
-            }
-            Ok(None) => false,
-            Err(_) => true,
-        }
-    }
-
-    /// Waits for it to exit, killing it after `limit`.
-    pub fn wait(&mut self, limit: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + limit;
-        loop {
-            match self.child.try_wait() {
-                Ok(Some(status)) => {
-                    self.ended.get_or_insert_with(Instant::now);
-                    return Some(status);
-                }
-                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
-                _ => {
-                    let _ = self.child.kill();
-                    let _ = self.child.wait();
-                    return None;
-                }
-            }
-        }
-    }
-
-    /// Sends `sig` (SIGTERM to stop, SIGINT as Ctrl-C, SIGSTOP/SIGCONT).
-    pub fn signal(&self, sig: nix::sys::signal::Signal) {
-        kill(self.child.id(), sig);
-    }
-
-    /// SIGTERM, then its stderr once it has exited.
-    pub fn stop(mut self) -> String {
-        self.signal(nix::sys::signal::Signal::SIGTERM);
-        self.wait(Duration::from_secs(5));
-        wait_until(Duration::from_secs(2), || Arc::strong_count(&self.err) == 1);
-        self.log()
-    }
-}
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            self.signal(nix::sys::signal::Signal::SIGTERM);
-            self.wait(Duration::from_secs(5));
-        }
-        // Whatever it started and left behind (a fork server's children) goes too.
-        forget(&mut self.child);
-    }
-}
-
-/// Copies a child's output into `into`, the first line to `ready`, each line
-/// to our stderr when `relay` names the child (`-v`).
-fn collect(
-    from: impl Read + Send + 'static,
-    into: Arc<Mutex<String>>,
-    mut ready: Option<mpsc::Sender<String>>,
-    relay: Option<String>,
-) {
-    std::thread::spawn(move || {
-        let mut lines = BufReader::new(from);
-        let mut raw = Vec::new();
-        // Bytes, not text: a child may print any byte (shown lossily).
-        while matches!(lines.read_until(b'\n', &mut raw), Ok(n) if n > 0) {
-            let line = String::from_utf8_lossy(&raw).into_owned();
-            raw.clear();
-            // Only the first line can be the ready line.
-            if let Some(tx) = ready.take() {
-                let _ = tx.send(line.clone());
-            }
-            if let Some(who) = &relay {
-                eprint!("         | {who}: {line}");
-            }
-            if let Ok(mut all) = into.lock() {
-                // Kept up to a bound; past it the child's words are dropped, not its pipe.
-                if all.len() < KEEP {
-                    all.push_str(&line);
-                }
-            }
-        }
-    });
-}
-
-/// Waits until every child has exited (each exit timed as it happens), at most `limit`.
-pub fn wait_all(children: &mut [Child], limit: Duration) -> bool {
-    wait_until(limit, || {
-        let mut all = true;
-        for c in children.iter_mut() {
-            all &= c.exited();
-        }
-        all
-    })
-}
-
-/// Polls `done` every 5 ms until it holds or `limit` passes.
-pub fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    loop {
-        if done() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
