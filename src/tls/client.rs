@@ -62,7 +62,7 @@ pub enum HandshakeError {
     #[error("certificate not trusted: {0} (use --cacert FILE)")]
     Untrusted(String),
     /// The certificate is trusted but names another host.
-    #[error("certificate not trusted: {0} (it is for other names: connect by one it carries)")]
+    #[error("certificate not trusted: {0}; it is for other names: connect by one of them (use --cacert FILE)")]
     WrongName(String),
     /// The server answered with something that is not TLS.
     #[error("the server does not speak TLS ({0})")]
